@@ -1,0 +1,47 @@
+//! One typed configuration, read from flags and environment by the CLI.
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Where the database lives when none is given: an SQLite file, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/confab.db?mode=rwc";
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    pub limits: Limits,
+    /// Create a demo workspace when the database has none.
+    pub bootstrap_demo: bool,
+    /// How often the outbox dispatcher looks for due messages when nothing woke it.
+    pub outbox_poll: Duration,
+}
+
+/// What a single request may cost before it runs.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 12,
+            max_complexity: 5_000,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Config {
+    pub fn new(database_url: Option<String>, listen: SocketAddr) -> Self {
+        Config {
+            database_url: database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string()),
+            listen,
+            limits: Limits::default(),
+            bootstrap_demo: true,
+            outbox_poll: Duration::from_millis(500),
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The audit trail: every state change writes one activity row inside its own transaction.
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use serde_json::Value;
+
+use entity::activity;
+
+use crate::domain::{ActivityKind, ActorKind, now};
+use crate::error::DomainResult;
+
+/// Who caused a change.
+#[derive(Clone, Debug)]
+pub enum Actor {
+    User { id: i64, label: String },
+    Contact { label: String },
+    Plugin { id: i64, label: String },
+    System,
+}
+
+impl Actor {
+    fn parts(&self) -> (ActorKind, Option<i64>, Option<i64>, String) {
+        match self {
+            Actor::User { id, label } => (ActorKind::User, Some(*id), None, label.clone()),
+            Actor::Contact { label } => (ActorKind::Contact, None, None, label.clone()),
+            Actor::Plugin { id, label } => (ActorKind::Plugin, None, Some(*id), label.clone()),
+            Actor::System => (ActorKind::System, None, None, "Confab".to_string()),
+        }
+    }
+}
+
+pub struct NewActivity<'a> {
+    pub workspace_id: i64,
+    pub conversation_id: Option<i64>,
+    pub kind: ActivityKind,
+    pub actor: &'a Actor,
+    pub summary: String,
+    pub data: Value,
+}
+
+pub async fn record(
+    db: &impl ConnectionTrait,
+    a: NewActivity<'_>,
+) -> DomainResult<activity::Model> {
+    let (actor_kind, user, plugin, label) = a.actor.parts();
+    Ok(activity::ActiveModel {
+        workspace_id: Set(a.workspace_id),
+        conversation_id: Set(a.conversation_id),
+        kind: Set(a.kind.as_str().to_string()),
+        actor_kind: Set(actor_kind.as_str().to_string()),
+        actor_user_id: Set(user),
+        actor_plugin_id: Set(plugin),
+        actor_label: Set(label),
+        summary: Set(a.summary),
+        data: Set(a.data),
+        occurred_at: Set(now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}

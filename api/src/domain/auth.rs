@@ -1,0 +1,49 @@
+//! API tokens: random secrets shown once; only their SHA-256 is stored.
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sha2::{Digest, Sha256};
+
+use entity::{api_token, user};
+
+use crate::domain::{Role, Scope};
+use crate::error::{DomainError, DomainResult};
+
+const PREFIX: &str = "cfb_";
+
+pub fn new_token() -> String {
+    format!("{PREFIX}{}", hex::encode(rand::random::<[u8; 32]>()))
+}
+
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Resolves `Authorization: Bearer <token>` (or the bare token) to the caller's scope.
+pub async fn authenticate(db: &DatabaseConnection, header: Option<&str>) -> DomainResult<Scope> {
+    let token = header
+        .map(str::trim)
+        .map(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+                .unwrap_or(h)
+                .trim()
+        })
+        .filter(|t| !t.is_empty())
+        .ok_or(DomainError::Unauthenticated)?;
+    let token = api_token::Entity::find()
+        .filter(api_token::Column::TokenHash.eq(hash_token(token)))
+        .filter(api_token::Column::RevokedAt.is_null())
+        .one(db)
+        .await?
+        .ok_or(DomainError::Unauthenticated)?;
+    let user = user::Entity::find_by_id(token.user_id)
+        .filter(user::Column::WorkspaceId.eq(token.workspace_id))
+        .one(db)
+        .await?
+        .ok_or(DomainError::Unauthenticated)?;
+    Ok(Scope {
+        workspace_id: token.workspace_id,
+        user_id: user.id,
+        role: Role::from_db(&user.role),
+        label: user.name.into(),
+    })
+}

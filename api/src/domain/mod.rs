@@ -1,0 +1,68 @@
+//! The services: every business rule of Confab lives here, behind functions that take the
+//! caller's `Scope` and do their whole change in one transaction.
+pub mod activities;
+pub mod addresses;
+pub mod auth;
+pub mod contacts;
+pub mod conversations;
+pub mod kinds;
+pub mod messages;
+pub mod notifications;
+pub mod page;
+pub mod workspaces;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+pub use kinds::*;
+
+/// Who is asking: every read and write is bound to this workspace.
+#[derive(Clone, Debug)]
+pub struct Scope {
+    pub workspace_id: i64,
+    pub user_id: i64,
+    pub role: Role,
+    /// How the caller appears in the activity trail.
+    pub label: std::sync::Arc<str>,
+}
+
+impl Scope {
+    pub fn require_role(&self, allowed: &[Role], action: &str) -> crate::error::DomainResult<()> {
+        if allowed.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(crate::error::DomainError::Forbidden(format!(
+                "a {} token may not {action}",
+                self.role.as_str().to_lowercase()
+            )))
+        }
+    }
+
+    /// Team members (not integrations) may read and work the inbox.
+    pub fn require_member(&self, action: &str) -> crate::error::DomainResult<()> {
+        self.require_role(&[Role::Admin, Role::Agent], action)
+    }
+}
+
+/// The current time at the precision both databases keep (microseconds).
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// A timestamp at the precision both databases keep.
+pub fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
+
+/// Engagement score, 0..100: half recency, half volume.
+/// Recency is 50 on the day of the last message and halves every 14 days without one;
+/// volume is 50 * (1 - 0.9^n) over all messages in either direction, so the first ten
+/// messages count most and a long history saturates near 50.
+pub fn engagement_score(c: &entity::contact::Model, at: DateTime<Utc>) -> i32 {
+    let recency = c.last_activity_at.map_or(0.0, |last| {
+        let days = (at - last).num_seconds().max(0) as f64 / 86_400.0;
+        50.0 * 0.5f64.powf(days / 14.0)
+    });
+    let n = f64::from(c.inbound_count.max(0) + c.outbound_count.max(0));
+    let volume = 50.0 * (1.0 - 0.9f64.powf(n));
+    (recency + volume).round().clamp(0.0, 100.0) as i32
+}

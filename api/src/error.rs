@@ -1,0 +1,84 @@
+//! The one error type of the domain, and the one place it becomes a GraphQL error.
+use sea_orm::{DbErr, SqlErr};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    #[error("authentication required: send `Authorization: Bearer <token>`")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the contact is marked do-not-disturb: nothing was sent")]
+    ContactDnd,
+    #[error("not implemented yet: {0}")]
+    NotImplemented(&'static str),
+    #[error("database error")]
+    Database(#[from] DbErr),
+    #[error("internal error")]
+    Internal(String),
+}
+
+pub type DomainResult<T> = Result<T, DomainError>;
+
+impl DomainError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        DomainError::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            DomainError::Unauthenticated => "UNAUTHENTICATED",
+            DomainError::Forbidden(_) => "FORBIDDEN",
+            DomainError::NotFound(_) => "NOT_FOUND",
+            DomainError::Invalid { .. } => "BAD_USER_INPUT",
+            DomainError::Conflict(_) => "CONFLICT",
+            DomainError::ContactDnd => "CONTACT_DND",
+            DomainError::NotImplemented(_) => "NOT_IMPLEMENTED",
+            DomainError::Database(_) | DomainError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// True when the database refused a row because a unique key already holds it:
+    /// the caller lost a race and should read what the winner wrote.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, DomainError::Database(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))))
+    }
+}
+
+pub fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// Gives an error raised by a resolver its contract code. Resolvers return `DomainError` with
+/// `?`; async-graphql keeps it as the error's source, and this is the one place that reads it.
+/// Internal errors are logged with a reference and reach the client as that reference only.
+pub fn expose(error: &mut async_graphql::ServerError) {
+    let Some(source) = error.source.clone() else {
+        return;
+    };
+    let Some(domain) = source.downcast_ref::<DomainError>() else {
+        return;
+    };
+    let code = domain.code();
+    let mut ext = error.extensions.take().unwrap_or_default();
+    ext.set("code", code);
+    match domain {
+        DomainError::Database(_) | DomainError::Internal(_) => {
+            let reference = format!("{:016x}", rand::random::<u64>());
+            tracing::error!(error = ?domain, reference, path = ?error.path, "internal error");
+            error.message = format!("internal error (reference {reference})");
+            ext.set("reference", reference);
+        }
+        DomainError::Invalid { field, .. } => ext.set("field", field.clone()),
+        _ => {}
+    }
+    error.extensions = Some(ext);
+}

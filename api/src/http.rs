@@ -1,0 +1,362 @@
+//! HTTP surface: GraphQL over HTTP on `/graphql` (POST, and GET for queries), GraphiQL with its
+//! assets built in, and `/healthz`.
+use std::sync::Arc;
+
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::domain::auth::authenticate;
+use crate::error::DomainError;
+use crate::graphql::loaders::Loaders;
+use crate::graphql::{ConfabSchema, State as GqlState};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: ConfabSchema,
+    pub state: Arc<GqlState>,
+}
+
+pub fn router(app: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphiql/{asset}", get(graphiql_asset))
+        .route("/healthz", get(healthz))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("request handler panicked");
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error",
+                "INTERNAL",
+            )
+        }))
+        .layer(TraceLayer::new_for_http())
+        .with_state(app)
+}
+
+async fn healthz(State(app): State<AppState>) -> Response {
+    match app.state.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: database does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+        }
+    }
+}
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+/// The response media type the client accepts; None when it accepts neither JSON type.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Flavor {
+    GraphqlResponse,
+    Json,
+}
+
+fn negotiate(headers: &HeaderMap) -> Option<Flavor> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Some(Flavor::Json);
+    };
+    let mut json = false;
+    for range in accept.split(',') {
+        let media = range
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match media.as_str() {
+            GRAPHQL_RESPONSE => return Some(Flavor::GraphqlResponse),
+            "application/json" | "application/*" | "*/*" => json = true,
+            "" => json = true,
+            _ => {}
+        }
+    }
+    json.then_some(Flavor::Json)
+}
+
+fn problem(status: StatusCode, message: &str, code: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn graphql_post(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(flavor) = negotiate(&headers) else {
+        return problem(
+            StatusCode::NOT_ACCEPTABLE,
+            "accept application/graphql-response+json or application/json",
+            "BAD_USER_INPUT",
+        );
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if media != "application/json" {
+        return problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the request as application/json",
+            "BAD_USER_INPUT",
+        );
+    }
+    let request = match parse_body(&body) {
+        Ok(r) => r,
+        Err(msg) => return problem(StatusCode::BAD_REQUEST, &msg, "BAD_USER_INPUT"),
+    };
+    execute(app, &headers, request, flavor).await
+}
+
+/// Reads `{query, operationName?, variables?, extensions?}` strictly, as the spec asks.
+fn parse_body(body: &[u8]) -> Result<async_graphql::Request, String> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+    let obj = value.as_object().ok_or("the body must be a JSON object")?;
+    let query = match obj.get("query") {
+        Some(Value::String(q)) => q.clone(),
+        Some(_) => return Err("`query` must be a string".into()),
+        None => return Err("`query` is required".into()),
+    };
+    let mut request = async_graphql::Request::new(query);
+    match obj.get("operationName") {
+        Some(Value::String(name)) => request = request.operation_name(name.clone()),
+        Some(Value::Null) | None => {}
+        Some(_) => return Err("`operationName` must be a string".into()),
+    }
+    match obj.get("variables") {
+        Some(Value::Object(vars)) => {
+            request = request.variables(async_graphql::Variables::from_json(Value::Object(
+                vars.clone(),
+            )));
+        }
+        Some(Value::Null) | None => {}
+        Some(_) => return Err("`variables` must be an object".into()),
+    }
+    match obj.get("extensions") {
+        Some(Value::Object(_)) | Some(Value::Null) | None => {}
+        Some(_) => return Err("`extensions` must be an object".into()),
+    }
+    Ok(request)
+}
+
+async fn graphql_get(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    let query = query.unwrap_or_default();
+    if wants_html && !query.contains("query=") {
+        return Html(GRAPHIQL_HTML).into_response();
+    }
+    let Some(flavor) = negotiate(&headers) else {
+        return problem(
+            StatusCode::NOT_ACCEPTABLE,
+            "accept application/graphql-response+json or application/json",
+            "BAD_USER_INPUT",
+        );
+    };
+    let request = match async_graphql::http::parse_query_string(&query) {
+        Ok(r) => r,
+        Err(e) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                &format!("bad query string: {e}"),
+                "BAD_USER_INPUT",
+            );
+        }
+    };
+    if request.query.is_empty() {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "`query` is required",
+            "BAD_USER_INPUT",
+        );
+    }
+    if is_mutation(&request) {
+        let mut resp = problem(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "mutations must be sent with POST",
+            "BAD_USER_INPUT",
+        );
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return resp;
+    }
+    execute(app, &headers, request, flavor).await
+}
+
+fn is_mutation(request: &async_graphql::Request) -> bool {
+    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    let op = match (&doc.operations, request.operation_name.as_deref()) {
+        (DocumentOperations::Single(op), _) => Some(&op.node),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|o| &o.node),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.values().next().map(|o| &o.node)
+        }
+        _ => None,
+    };
+    op.is_some_and(|o| o.ty == OperationType::Mutation)
+}
+
+async fn execute(
+    app: AppState,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+    flavor: Flavor,
+) -> Response {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let mut request = request;
+    match authenticate(&app.state.db, auth).await {
+        Ok(scope) => {
+            request = request
+                .data(Loaders::new(&app.state.db, scope.workspace_id))
+                .data(scope);
+        }
+        Err(DomainError::Unauthenticated) => {}
+        Err(e) => {
+            tracing::error!(error = ?e, "authentication failed");
+            return problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error",
+                "INTERNAL",
+            );
+        }
+    }
+    let mut response = app.schema.execute(request).await;
+    response.errors.iter_mut().for_each(crate::error::expose);
+    let request_error = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let mut body = serde_json::to_value(&response).unwrap_or_else(|_| json!({}));
+    if let Some(errors) = body.get_mut("errors").and_then(Value::as_array_mut) {
+        for e in errors {
+            classify(e);
+        }
+    }
+    if request_error {
+        if let Some(obj) = body.as_object_mut() {
+            obj.remove("data");
+        }
+    }
+    let status = if request_error && flavor == Flavor::GraphqlResponse {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    respond(status, flavor, body)
+}
+
+/// Gives errors raised by the GraphQL engine itself (syntax, validation, limits) a contract code.
+fn classify(error: &mut Value) {
+    let has_code = error.pointer("/extensions/code").is_some();
+    if has_code {
+        return;
+    }
+    let message = error.get("message").and_then(Value::as_str).unwrap_or("");
+    let code = if message.contains("too complex")
+        || message.contains("nested too deep")
+        || message.contains("too many directives")
+        || message.contains("recursion")
+    {
+        "QUERY_TOO_COMPLEX"
+    } else {
+        "BAD_USER_INPUT"
+    };
+    let obj = error
+        .as_object_mut()
+        .expect("a GraphQL error serializes as an object");
+    let ext = obj.entry("extensions").or_insert_with(|| json!({}));
+    if let Some(ext) = ext.as_object_mut() {
+        ext.insert("code".into(), json!(code));
+    }
+}
+
+fn respond(status: StatusCode, flavor: Flavor, body: Value) -> Response {
+    let content_type = match flavor {
+        Flavor::GraphqlResponse => "application/graphql-response+json; charset=utf-8",
+        Flavor::Json => "application/json; charset=utf-8",
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, content_type)],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+static GRAPHIQL_JS: &[u8] = include_bytes!("../assets/graphiql/graphiql.min.js.gz");
+static GRAPHIQL_CSS: &[u8] = include_bytes!("../assets/graphiql/graphiql.min.css.gz");
+static REACT_JS: &[u8] = include_bytes!("../assets/graphiql/react.production.min.js.gz");
+static REACT_DOM_JS: &[u8] = include_bytes!("../assets/graphiql/react-dom.production.min.js.gz");
+
+async fn graphiql_asset(axum::extract::Path(asset): axum::extract::Path<String>) -> Response {
+    let (bytes, content_type) = match asset.as_str() {
+        "graphiql.min.js" => (GRAPHIQL_JS, "text/javascript"),
+        "graphiql.min.css" => (GRAPHIQL_CSS, "text/css"),
+        "react.production.min.js" => (REACT_JS, "text/javascript"),
+        "react-dom.production.min.js" => (REACT_DOM_JS, "text/javascript"),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_ENCODING, "gzip"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+const GRAPHIQL_HTML: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>Confab GraphiQL</title>
+  <link rel="stylesheet" href="/graphiql/graphiql.min.css">
+  <style>body { margin: 0; height: 100vh; } #graphiql { height: 100vh; }</style>
+</head>
+<body>
+  <div id="graphiql">Loading GraphiQL...</div>
+  <script src="/graphiql/react.production.min.js"></script>
+  <script src="/graphiql/react-dom.production.min.js"></script>
+  <script src="/graphiql/graphiql.min.js"></script>
+  <script>
+    const fetcher = GraphiQL.createFetcher({ url: '/graphql' });
+    const root = ReactDOM.createRoot(document.getElementById('graphiql'));
+    root.render(React.createElement(GraphiQL, {
+      fetcher,
+      defaultHeaders: '{\n  "Authorization": "Bearer <paste a token from `confab token create`>"\n}',
+      defaultQuery: '{\n  me { name email role }\n  conversations(first: 10) {\n    edges { node { id contact { name } lastMessage { body } unreadCount } }\n  }\n}\n',
+      shouldPersistHeaders: true,
+    }));
+  </script>
+</body>
+</html>
+"#;

@@ -1,0 +1,114 @@
+//! Confab's server as a library: `main.rs` parses the CLI and calls in here; tests can start the
+//! same app in-process.
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod ids;
+pub mod outbox;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use sea_orm::DatabaseConnection;
+
+use crate::config::Config;
+use crate::outbox::{Dispatcher, DispatcherHandle, LogAdapter};
+
+/// Connects, migrates, bootstraps a demo workspace on an empty database, then serves until
+/// SIGINT/SIGTERM; in-flight requests finish before it returns.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let db = db::connect(&config.database_url).await.with_context(|| {
+        format!(
+            "cannot open the database at {}",
+            redact(&config.database_url)
+        )
+    })?;
+    db::migrate(&db)
+        .await
+        .context("cannot migrate the database")?;
+    if config.bootstrap_demo {
+        if let Some(demo) = domain::workspaces::ensure_demo(&db).await? {
+            tracing::info!(
+                workspace = "demo",
+                "created the demo workspace on an empty database"
+            );
+            eprintln!(
+                "Empty database: created workspace `demo` with admin admin@demo.confab.local.\n\
+                 Its admin token (shown once): {}\n\
+                 More tokens: confab token create --workspace demo --email you@example.com --role agent",
+                demo.token
+            );
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let (router, dispatcher) = app(db, &config);
+    let dispatcher = tokio::spawn(dispatcher.run(shutdown_rx));
+    tracing::info!(listen = %listener.local_addr()?, "serving GraphQL on /graphql");
+    println!(
+        "Confab listening on http://{}/graphql",
+        listener.local_addr()?
+    );
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server error")?;
+    let _ = shutdown_tx.send(true);
+    let _ = dispatcher.await;
+    Ok(())
+}
+
+/// The router and the outbox dispatcher for an open, migrated database.
+pub fn app(db: DatabaseConnection, config: &Config) -> (axum::Router, Dispatcher) {
+    let handle = DispatcherHandle::default();
+    let state = Arc::new(graphql::State {
+        db: db.clone(),
+        dispatcher: handle.clone(),
+    });
+    let schema = graphql::build(state.clone(), &config.limits);
+    let router = http::router(
+        http::AppState { schema, state },
+        config.limits.max_body_bytes,
+    );
+    let dispatcher = Dispatcher::new(db, Arc::new(LogAdapter), handle, config.outbox_poll);
+    (router, dispatcher)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

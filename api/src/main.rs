@@ -1,0 +1,217 @@
+//! The `confab` command line: parse, then call into the library.
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use confab::config::Config;
+use confab::domain::{Role, workspaces};
+use confab::error::DomainError;
+
+#[derive(Parser)]
+#[command(
+    name = "confab",
+    version,
+    about = "One conversation per contact, over GraphQL."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Args, Clone)]
+struct DbArgs {
+    /// Database URL: sqlite://path/to/file.db?mode=rwc or postgres://user@host/db
+    /// [default: an SQLite file under ./data/]
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Args, Clone)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CONFAB_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Do not create a demo workspace on an empty database.
+    #[arg(long, env = "CONFAB_NO_DEMO")]
+    no_demo: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the GraphQL API (the default).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create a workspace and its first admin; prints the admin's token once.
+    Bootstrap {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        admin_email: String,
+        /// Print {"workspaceId","userId","token"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Print the served GraphQL schema (SDL).
+    Schema,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue a token for a user (created with --role if new); prints it once.
+    Create {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Print {"userId","token"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Admin,
+    Agent,
+    Integration,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Agent => Role::Agent,
+            RoleArg::Integration => Role::Integration,
+        }
+    }
+}
+
+#[derive(Parser)]
+struct Global {
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_from(std::env::args_os());
+    let db_url = Global::try_parse_from(std::env::args_os().take(1))
+        .ok()
+        .and_then(|g| g.db.database_url);
+    let _ = db_url;
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CONFAB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let database_url = std::env::var("DATABASE_URL").ok();
+    match cli.command {
+        None => serve(database_url, cli.serve).await,
+        Some(Command::Serve(args)) => serve(database_url, args).await,
+        Some(Command::Migrate) => {
+            let db = open(database_url).await?;
+            drop(db);
+            println!("database is up to date");
+            Ok(())
+        }
+        Some(Command::Bootstrap {
+            workspace,
+            admin_email,
+            json,
+        }) => {
+            let db = open(database_url).await?;
+            let out = workspaces::bootstrap(&db, &workspace, &admin_email)
+                .await
+                .map_err(cli_error)?;
+            if json {
+                println!("{}", serde_json::to_string(&out)?);
+            } else {
+                println!("workspace {workspace} created; admin {admin_email}");
+                println!("admin token (shown once): {}", out.token);
+            }
+            Ok(())
+        }
+        Some(Command::Token {
+            command:
+                TokenCommand::Create {
+                    workspace,
+                    email,
+                    role,
+                    json,
+                },
+        }) => {
+            let db = open(database_url).await?;
+            let out = workspaces::create_token(&db, &workspace, &email, role.into())
+                .await
+                .map_err(cli_error)?;
+            if json {
+                println!("{}", serde_json::to_string(&out)?);
+            } else {
+                println!("token for {email} (shown once): {}", out.token);
+            }
+            Ok(())
+        }
+        Some(Command::Schema) => {
+            print!("{}", confab::graphql::sdl());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(database_url: Option<String>, args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = Config::new(database_url, args.listen);
+    config.bootstrap_demo = !args.no_demo;
+    confab::serve(config).await
+}
+
+async fn open(database_url: Option<String>) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    let url = database_url.unwrap_or_else(|| confab::config::DEFAULT_DATABASE_URL.to_string());
+    let db = confab::db::connect(&url).await.map_err(|e| {
+        anyhow::anyhow!("cannot open the database at {}: {e}", confab::redact(&url))
+    })?;
+    confab::db::migrate(&db)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot migrate the database: {e}"))?;
+    Ok(db)
+}
+
+fn cli_error(e: DomainError) -> anyhow::Error {
+    match e {
+        DomainError::Database(db) => anyhow::anyhow!("database error: {db}"),
+        other => anyhow::anyhow!("{other}"),
+    }
+}

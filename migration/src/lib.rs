@@ -1,0 +1,17 @@
+//! Confab's schema, one migration per step, applied in order on SQLite and PostgreSQL alike.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_domain;
+mod m20261125_000002_message_search;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261125_000001_domain::Migration),
+            Box::new(m20261125_000002_message_search::Migration),
+        ]
+    }
+}
