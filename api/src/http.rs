@@ -259,10 +259,8 @@ async fn execute(
             classify(e);
         }
     }
-    if request_error {
-        if let Some(obj) = body.as_object_mut() {
-            obj.remove("data");
-        }
+    if request_error && let Some(obj) = body.as_object_mut() {
+        obj.remove("data");
     }
     let status = if request_error && flavor == Flavor::GraphqlResponse {
         StatusCode::BAD_REQUEST

@@ -29,19 +29,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     db::migrate(&db)
         .await
         .context("cannot migrate the database")?;
-    if config.bootstrap_demo {
-        if let Some(demo) = domain::workspaces::ensure_demo(&db).await? {
-            tracing::info!(
-                workspace = "demo",
-                "created the demo workspace on an empty database"
-            );
-            eprintln!(
-                "Empty database: created workspace `demo` with admin admin@demo.confab.local.\n\
+    if config.bootstrap_demo
+        && let Some(demo) = domain::workspaces::ensure_demo(&db).await?
+    {
+        tracing::info!(
+            workspace = "demo",
+            "created the demo workspace on an empty database"
+        );
+        eprintln!(
+            "Empty database: created workspace `demo` with admin admin@demo.confab.local.\n\
                  Its admin token (shown once): {}\n\
                  More tokens: confab token create --workspace demo --email you@example.com --role agent",
-                demo.token
-            );
-        }
+            demo.token
+        );
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

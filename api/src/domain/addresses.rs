@@ -46,8 +46,8 @@ pub fn normalize_phone(raw: &str, field: &str) -> DomainResult<String> {
     let trimmed = trimmed.strip_prefix("whatsapp:").unwrap_or(trimmed).trim();
     let candidate = if trimmed.starts_with('+') {
         trimmed.to_string()
-    } else if trimmed.starts_with("00") {
-        format!("+{}", &trimmed[2..])
+    } else if let Some(rest) = trimmed.strip_prefix("00") {
+        format!("+{rest}")
     } else {
         format!("+{trimmed}")
     };

@@ -3,7 +3,7 @@
 use sea_orm::sea_query::{Order, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
-    QueryFilter, Select, Set,
+    QueryFilter, QuerySelect, Select, Set,
 };
 use serde_json::json;
 
@@ -170,6 +170,7 @@ async fn change(
     let txn = begin_write(db).await?;
     let current = scoped(scope)
         .filter(conversation::Column::Id.eq(id))
+        .lock_exclusive()
         .one(&txn)
         .await?
         .ok_or(DomainError::NotFound("conversation"))?;

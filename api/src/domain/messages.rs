@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, Select, Set,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Select, Set,
 };
 use serde_json::json;
 
@@ -275,11 +275,13 @@ async fn find_or_create_contact(
         .await?;
     if let Some(identity) = identity {
         let contact = contact::Entity::find_by_id(identity.contact_id)
+            .lock_exclusive()
             .one(txn)
             .await?
             .ok_or(DomainError::Internal("identity without contact".into()))?;
         let conversation = conversation::Entity::find()
             .filter(conversation::Column::ContactId.eq(contact.id))
+            .lock_exclusive()
             .one(txn)
             .await?;
         let conversation = match conversation {
@@ -387,10 +389,12 @@ pub async fn send(
     let txn = begin_write(db).await?;
     let conversation = conversations::scoped(scope)
         .filter(conversation::Column::Id.eq(out.conversation_id))
+        .lock_exclusive()
         .one(&txn)
         .await?
         .ok_or(DomainError::NotFound("conversation"))?;
     let contact = contact::Entity::find_by_id(conversation.contact_id)
+        .lock_exclusive()
         .one(&txn)
         .await?
         .ok_or(DomainError::Internal("conversation without contact".into()))?;
@@ -509,7 +513,11 @@ pub async fn update_status(
             .filter(message::Column::Channel.eq(channel.as_str()))
             .filter(message::Column::ExternalId.eq(external_id.as_str())),
     };
-    let current = q.one(&txn).await?.ok_or(DomainError::NotFound("message"))?;
+    let current = q
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(DomainError::NotFound("message"))?;
     if current.direction != Direction::Outbound.as_str() {
         return Err(DomainError::invalid(
             "messageId",
@@ -575,6 +583,7 @@ pub async fn mark(
     let txn = begin_write(db).await?;
     let current = scoped(scope)
         .filter(message::Column::Id.eq(id))
+        .lock_exclusive()
         .one(&txn)
         .await?
         .ok_or(DomainError::NotFound("message"))?;
@@ -623,6 +632,7 @@ pub async fn delete(
     let txn = begin_write(db).await?;
     let current = scoped(scope)
         .filter(message::Column::Id.eq(id))
+        .lock_exclusive()
         .one(&txn)
         .await?
         .ok_or(DomainError::NotFound("message"))?;

@@ -115,7 +115,7 @@ async fn conversation_of(ctx: &Context<'_>, id: i64) -> Res<Conversation> {
 }
 
 /// A newest-first list keyed by id, for the lists hanging under a conversation.
-async fn newest_first<E, N, C>(
+async fn newest_first<E, C>(
     ctx: &Context<'_>,
     select: sea_orm::Select<E>,
     id: E::Column,
@@ -125,7 +125,6 @@ async fn newest_first<E, N, C>(
 where
     E: EntityTrait,
     E::Model: Sync,
-    N: From<E::Model>,
     E::Model: HasId,
 {
     let db = ctx_db(ctx)?;
@@ -379,7 +378,7 @@ impl Conversation {
             .filter(note::Column::ConversationId.eq(self.0.id))
             .filter(note::Column::ParentId.is_null())
             .filter(note::Column::DeletedAt.is_null());
-        newest_first::<_, Note, _>(
+        newest_first(
             ctx,
             q,
             note::Column::Id,
@@ -402,7 +401,7 @@ impl Conversation {
         if let Some(s) = status {
             q = q.filter(task::Column::Status.eq(s.as_str()));
         }
-        newest_first::<_, Task, _>(
+        newest_first(
             ctx,
             q,
             task::Column::Id,
@@ -427,7 +426,7 @@ impl Conversation {
             TimeWindow::Past => q.filter(appointment::Column::EndsAt.lt(at)),
             TimeWindow::All => q,
         };
-        newest_first::<_, Appointment, _>(
+        newest_first(
             ctx,
             q,
             appointment::Column::Id,
@@ -449,7 +448,7 @@ impl Conversation {
         if let Some(s) = status {
             q = q.filter(opportunity::Column::Status.eq(s.as_str()));
         }
-        newest_first::<_, Opportunity, _>(
+        newest_first(
             ctx,
             q,
             opportunity::Column::Id,
@@ -471,7 +470,7 @@ impl Conversation {
         if let Some(kinds) = kinds {
             q = q.filter(activity::Column::Kind.is_in(kinds.iter().map(|k| k.as_str())));
         }
-        newest_first::<_, Activity, _>(
+        newest_first(
             ctx,
             q,
             activity::Column::Id,
@@ -598,7 +597,7 @@ impl Note {
         let q = note::Entity::find()
             .filter(note::Column::ParentId.eq(self.0.id))
             .filter(note::Column::DeletedAt.is_null());
-        newest_first::<_, Note, _>(
+        newest_first(
             ctx,
             q,
             note::Column::Id,
@@ -932,7 +931,7 @@ impl Plugin {
         after: Option<String>,
     ) -> Res<PluginRunConnection> {
         let q = plugin_run::Entity::find().filter(plugin_run::Column::PluginId.eq(self.0.id));
-        newest_first::<_, PluginRun, _>(
+        newest_first(
             ctx,
             q,
             plugin_run::Column::Id,

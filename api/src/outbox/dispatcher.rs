@@ -195,44 +195,51 @@ impl Dispatcher {
             }
         };
         ob.update(&txn).await?;
-        if let Some((status, external_id, reason)) = outcome {
-            if let Some(msg) = message::Entity::find_by_id(row.message_id)
+        if let Some((status, external_id, reason)) = outcome
+            && let Some(msg) = message::Entity::find_by_id(row.message_id)
+                .lock_exclusive()
                 .one(&txn)
                 .await?
-            {
-                let old = MessageStatus::from_db(&msg.status);
-                // A receipt may already have moved the message further; never move it back.
-                if status.rank() > old.rank() {
+        {
+            let old = MessageStatus::from_db(&msg.status);
+            // A receipt may already have moved the message further; never move it back,
+            // but keep the provider's id so later receipts can still find the message.
+            if status.rank() <= old.rank() {
+                if msg.external_id.is_none() && external_id.is_some() {
                     let mut m = msg.clone().into_active_model();
-                    m.status = Set(status.as_str().into());
-                    if status == MessageStatus::Sent {
-                        m.sent_at = Set(Some(at));
-                    }
-                    if msg.external_id.is_none() {
-                        m.external_id = Set(external_id);
-                    }
-                    m.failed_reason = Set(reason.clone());
+                    m.external_id = Set(external_id);
                     m.update(&txn).await?;
-                    activities::record(
-                        &txn,
-                        NewActivity {
-                            workspace_id: msg.workspace_id,
-                            conversation_id: Some(msg.conversation_id),
-                            kind: ActivityKind::MessageStatusChanged,
-                            actor: &Actor::System,
-                            summary: match &reason {
-                                Some(r) => format!("Message failed: {r}"),
-                                None => "Message sent".into(),
-                            },
-                            data: json!({
-                                "messageId": msg.id,
-                                "status": { "old": old.as_str(), "new": status.as_str() },
-                                "attempts": attempts,
-                            }),
-                        },
-                    )
-                    .await?;
                 }
+            } else {
+                let mut m = msg.clone().into_active_model();
+                m.status = Set(status.as_str().into());
+                if status == MessageStatus::Sent {
+                    m.sent_at = Set(Some(at));
+                }
+                if msg.external_id.is_none() {
+                    m.external_id = Set(external_id);
+                }
+                m.failed_reason = Set(reason.clone());
+                m.update(&txn).await?;
+                activities::record(
+                    &txn,
+                    NewActivity {
+                        workspace_id: msg.workspace_id,
+                        conversation_id: Some(msg.conversation_id),
+                        kind: ActivityKind::MessageStatusChanged,
+                        actor: &Actor::System,
+                        summary: match &reason {
+                            Some(r) => format!("Message failed: {r}"),
+                            None => "Message sent".into(),
+                        },
+                        data: json!({
+                            "messageId": msg.id,
+                            "status": { "old": old.as_str(), "new": status.as_str() },
+                            "attempts": attempts,
+                        }),
+                    },
+                )
+                .await?;
             }
         }
         txn.commit().await?;

@@ -1,0 +1,147 @@
+//! The `confab` command line: bootstrap, tokens, migrate, schema.
+use confab_tests::{TestDb, cli};
+
+#[tokio::test]
+async fn bootstrap_prints_ids_and_a_token_once() {
+    let db = TestDb::new().await;
+    let out = cli(
+        &db,
+        &[
+            "bootstrap",
+            "--workspace",
+            "acme",
+            "--admin-email",
+            "Boss@Acme.test",
+            "--json",
+        ],
+    );
+    assert!(out.success, "{}", out.stderr);
+    let v = out.json();
+    for key in ["workspaceId", "userId", "token"] {
+        assert!(
+            v[key].as_str().is_some_and(|s| !s.is_empty()),
+            "missing {key} in {v}"
+        );
+    }
+    let again = cli(
+        &db,
+        &[
+            "bootstrap",
+            "--workspace",
+            "acme",
+            "--admin-email",
+            "other@acme.test",
+        ],
+    );
+    assert!(
+        !again.success,
+        "a second bootstrap of one workspace must fail"
+    );
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+}
+
+#[tokio::test]
+async fn token_create_makes_the_user_once_and_keeps_their_role() {
+    let db = TestDb::new().await;
+    assert!(
+        cli(
+            &db,
+            &[
+                "bootstrap",
+                "--workspace",
+                "acme",
+                "--admin-email",
+                "a@acme.test"
+            ]
+        )
+        .success
+    );
+    let first = cli(
+        &db,
+        &[
+            "token",
+            "create",
+            "--workspace",
+            "acme",
+            "--email",
+            "bob@acme.test",
+            "--role",
+            "agent",
+            "--json",
+        ],
+    );
+    assert!(first.success, "{}", first.stderr);
+    let second = cli(
+        &db,
+        &[
+            "token",
+            "create",
+            "--workspace",
+            "acme",
+            "--email",
+            "BOB@acme.test",
+            "--role",
+            "agent",
+            "--json",
+        ],
+    );
+    assert!(second.success, "{}", second.stderr);
+    assert_eq!(
+        first.json()["userId"],
+        second.json()["userId"],
+        "one user per email"
+    );
+    assert_ne!(
+        first.json()["token"],
+        second.json()["token"],
+        "each token is new"
+    );
+    let promote = cli(
+        &db,
+        &[
+            "token",
+            "create",
+            "--workspace",
+            "acme",
+            "--email",
+            "bob@acme.test",
+            "--role",
+            "admin",
+        ],
+    );
+    assert!(!promote.success, "a token never changes a user's role");
+    let missing = cli(
+        &db,
+        &[
+            "token",
+            "create",
+            "--workspace",
+            "nope",
+            "--email",
+            "x@y.test",
+            "--role",
+            "agent",
+        ],
+    );
+    assert!(!missing.success);
+    assert!(
+        missing.stderr.contains("workspace not found"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent_and_schema_prints_sdl() {
+    let db = TestDb::new().await;
+    assert!(cli(&db, &["migrate"]).success);
+    let again = cli(&db, &["migrate"]);
+    assert!(again.success, "{}", again.stderr);
+    let schema = cli(&db, &["schema"]);
+    assert!(schema.success);
+    assert!(
+        schema.stdout.contains("type Conversation implements Node"),
+        "{}",
+        &schema.stdout[..200.min(schema.stdout.len())]
+    );
+}

@@ -1,0 +1,183 @@
+//! The inbox list: filters, ordering, cursor pages, and concurrent first contact.
+use confab_tests::TestServer;
+use serde_json::{Value, json};
+
+fn ids(conn: &Value) -> Vec<String> {
+    conn["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn inbox_filters_by_star_unread_channel_and_text() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let sms = admin
+        .receive("SMS", "+14155550201", "hello from sms", None)
+        .await;
+    let mail = admin
+        .receive("EMAIL", "zoe@example.test", "hello from email", None)
+        .await;
+    let wa = admin
+        .receive("WHATSAPP", "+4915112345678", "hallo", None)
+        .await;
+    let (sms_id, mail_id, wa_id) = (
+        sms["conversation"]["id"].clone(),
+        mail["conversation"]["id"].clone(),
+        wa["conversation"]["id"].clone(),
+    );
+
+    admin.ok("mutation($id: ID!) { starConversation(input: {conversationId: $id, starred: true}) { conversation { starred } } }", json!({ "id": mail_id })).await;
+    admin.ok("mutation($id: ID!) { markConversationRead(input: {conversationId: $id}) { conversation { id } } }", json!({ "id": sms_id })).await;
+
+    let all = admin
+        .ok("{ conversations { edges { node { id } } } }", json!({}))
+        .await;
+    assert_eq!(
+        ids(&all["conversations"]),
+        [
+            wa_id.as_str().unwrap(),
+            mail_id.as_str().unwrap(),
+            sms_id.as_str().unwrap()
+        ],
+        "newest message first"
+    );
+
+    let q = "query($f: ConversationFilter) { conversations(filter: $f) { totalCount edges { node { id } } } }";
+    let starred = admin.ok(q, json!({ "f": { "starred": true } })).await;
+    assert_eq!(ids(&starred["conversations"]), [mail_id.as_str().unwrap()]);
+    let unread = admin.ok(q, json!({ "f": { "unread": true } })).await;
+    assert_eq!(unread["conversations"]["totalCount"], 2);
+    let read = admin.ok(q, json!({ "f": { "unread": false } })).await;
+    assert_eq!(ids(&read["conversations"]), [sms_id.as_str().unwrap()]);
+    let whatsapp = admin.ok(q, json!({ "f": { "channel": "WHATSAPP" } })).await;
+    assert_eq!(ids(&whatsapp["conversations"]), [wa_id.as_str().unwrap()]);
+    let by_contact = admin.ok(q, json!({ "f": { "search": "ZOE@" } })).await;
+    assert_eq!(
+        ids(&by_contact["conversations"]),
+        [mail_id.as_str().unwrap()]
+    );
+    let by_phone = admin.ok(q, json!({ "f": { "search": "4915112" } })).await;
+    assert_eq!(ids(&by_phone["conversations"]), [wa_id.as_str().unwrap()]);
+    let by_text = admin.ok(q, json!({ "f": { "search": "hello" } })).await;
+    assert_eq!(by_text["conversations"]["totalCount"], 2);
+    let active = admin
+        .ok(
+            q,
+            json!({ "f": { "contactStatus": "ACTIVE", "status": "OPEN" } }),
+        )
+        .await;
+    assert_eq!(active["conversations"]["totalCount"], 3);
+    let tagged = admin.ok(q, json!({ "f": { "tag": "vip" } })).await;
+    assert_eq!(tagged["conversations"]["totalCount"], 0);
+}
+
+#[tokio::test]
+async fn pages_walk_forward_and_backward_without_gaps() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    for i in 0..7 {
+        admin
+            .receive(
+                "SMS",
+                &format!("+1415555030{i}"),
+                &format!("message {i}"),
+                None,
+            )
+            .await;
+    }
+    let q = "query($first: Int, $after: String, $last: Int, $before: String) {
+        conversations(first: $first, after: $after, last: $last, before: $before) {
+            totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+            edges { cursor node { id lastMessage { body } } } } }";
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page =
+            admin.ok(q, json!({ "first": 3, "after": after })).await["conversations"].clone();
+        assert_eq!(page["totalCount"], 7);
+        seen.extend(page["edges"].as_array().unwrap().iter().map(|e| {
+            e["node"]["lastMessage"]["body"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }));
+        if page["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+    let expected: Vec<String> = (0..7).rev().map(|i| format!("message {i}")).collect();
+    assert_eq!(seen, expected);
+
+    let tail = admin.ok(q, json!({ "last": 2 })).await["conversations"].clone();
+    let tail_bodies: Vec<&str> = tail["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["lastMessage"]["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(tail_bodies, ["message 1", "message 0"]);
+    assert_eq!(tail["pageInfo"]["hasPreviousPage"], true);
+    let before = admin
+        .ok(
+            q,
+            json!({ "last": 2, "before": tail["pageInfo"]["startCursor"] }),
+        )
+        .await["conversations"]
+        .clone();
+    let before_bodies: Vec<&str> = before["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["lastMessage"]["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(before_bodies, ["message 3", "message 2"]);
+
+    let too_many = admin.gql(q, json!({ "first": 101 })).await;
+    assert_eq!(too_many.code(), "BAD_USER_INPUT");
+    let bad_cursor = admin
+        .gql(q, json!({ "first": 1, "after": "not-a-cursor" }))
+        .await;
+    assert_eq!(bad_cursor.code(), "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn fifty_concurrent_first_messages_create_one_contact() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let sends = (0..50).map(|i| {
+        let admin = admin.clone();
+        async move {
+            let spelling = if i % 2 == 0 { "+1 (415) 555-0199" } else { "14155550199" };
+            let channel = if i % 3 == 0 { "WHATSAPP" } else { "SMS" };
+            admin
+                .gql(
+                    confab_tests::RECEIVE,
+                    json!({ "input": { "channel": channel, "from": spelling, "body": format!("burst {i}"), "externalId": format!("burst-{i}") } }),
+                )
+                .await
+        }
+    });
+    let results = futures::future::join_all(sends).await;
+    let mut conversations = std::collections::HashSet::new();
+    for r in &results {
+        let data = r.data();
+        conversations.insert(
+            data["receiveMessage"]["conversation"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(conversations.len(), 1, "one conversation for one number");
+    let data = admin.ok("{ contacts { totalCount } conversations { totalCount edges { node { unreadCount messages { totalCount } } } } }", json!({})).await;
+    assert_eq!(data["contacts"]["totalCount"], 1);
+    assert_eq!(data["conversations"]["totalCount"], 1);
+    let node = &data["conversations"]["edges"][0]["node"];
+    assert_eq!(node["messages"]["totalCount"], 50);
+    assert_eq!(node["unreadCount"], 50);
+}
