@@ -8,8 +8,9 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
 
 use entity::{
-    appointment, contact, contact_tag, conversation, custom_field_definition, custom_field_value,
-    message, note, note_mention, pipeline, plugin, stage, tag, task, user,
+    activity, appointment, contact, contact_tag, conversation, custom_field_definition,
+    custom_field_value, job, message, message_template, note, note_mention, notification,
+    opportunity, pipeline, plugin, plugin_run, stage, tag, task, user,
 };
 
 /// Entities whose rows belong to a workspace and are looked up by id.
@@ -39,8 +40,30 @@ scoped!(
     appointment,
     pipeline,
     plugin,
-    stage
+    stage,
+    activity,
+    job,
+    message_template,
+    plugin_run,
+    notification,
+    opportunity
 );
+
+/// One row of the caller's workspace by id, outside any loader.
+pub async fn find_scoped<E>(
+    db: &DatabaseConnection,
+    workspace_id: i64,
+    id: i64,
+) -> Result<Option<E::Model>, DbErr>
+where
+    E: Scoped,
+{
+    E::find()
+        .filter(E::id_column().eq(id))
+        .filter(E::workspace_column().eq(workspace_id))
+        .one(db)
+        .await
+}
 
 pub struct ById<E> {
     db: DatabaseConnection,

@@ -48,6 +48,15 @@ pub struct TaskFilter {
     pub conversation_id: Option<ID>,
 }
 
+async fn find<E: super::loaders::Scoped>(ctx: &Context<'_>, id: i64) -> Res<Option<E::Model>> {
+    let scope = ctx_scope(ctx)?;
+    Ok(
+        super::loaders::find_scoped::<E>(ctx_db(ctx)?, scope.workspace_id, id)
+            .await
+            .map_err(DomainError::from)?,
+    )
+}
+
 pub struct Query;
 
 #[Object]
@@ -109,6 +118,30 @@ impl Query {
                 .await
                 .map_err(err)?
                 .map(|m| Node::Pipeline(m.into())),
+            "Opportunity" => find::<entity::opportunity::Entity>(ctx, row)
+                .await?
+                .map(|m| Node::Opportunity(m.into())),
+            "Activity" => find::<entity::activity::Entity>(ctx, row)
+                .await?
+                .map(|m| Node::Activity(m.into())),
+            "MessageTemplate" => find::<message_template::Entity>(ctx, row)
+                .await?
+                .map(|m| Node::MessageTemplate(m.into())),
+            "Plugin" if scope.role == Role::Admin => find::<plugin::Entity>(ctx, row)
+                .await?
+                .map(|m| Node::Plugin(m.into())),
+            "PluginRun" if scope.role == Role::Admin => {
+                find::<entity::plugin_run::Entity>(ctx, row)
+                    .await?
+                    .map(|m| Node::PluginRun(m.into()))
+            }
+            "Job" if scope.role == Role::Admin => find::<entity::job::Entity>(ctx, row)
+                .await?
+                .map(|m| Node::Job(m.into())),
+            "Notification" => find::<entity::notification::Entity>(ctx, row)
+                .await?
+                .filter(|n| n.user_id == scope.user_id)
+                .map(|m| Node::Notification(m.into())),
             "Workspace" if row == scope.workspace_id => Some(Node::Workspace(
                 workspaces::workspace(ctx_db(ctx)?, scope).await?.into(),
             )),
