@@ -57,3 +57,36 @@ pub async fn record(
     .insert(db)
     .await?)
 }
+
+impl Actor {
+    /// The caller, as the trail shows them.
+    pub fn user(scope: &crate::domain::Scope) -> Actor {
+        Actor::User {
+            id: scope.user_id,
+            label: scope.label.to_string(),
+        }
+    }
+}
+
+/// Records what `scope`'s user did to `conversation_id`.
+pub async fn by_user(
+    db: &impl ConnectionTrait,
+    scope: &crate::domain::Scope,
+    conversation_id: Option<i64>,
+    kind: ActivityKind,
+    summary: String,
+    data: Value,
+) -> DomainResult<activity::Model> {
+    record(
+        db,
+        NewActivity {
+            workspace_id: scope.workspace_id,
+            conversation_id,
+            kind,
+            actor: &Actor::user(scope),
+            summary,
+            data,
+        },
+    )
+    .await
+}

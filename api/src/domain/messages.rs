@@ -371,8 +371,10 @@ fn channel_label(c: Channel) -> &'static str {
 pub struct Outbound {
     pub conversation_id: i64,
     pub channel: Channel,
-    pub body: String,
+    pub body: Option<String>,
     pub subject: Option<String>,
+    /// A template to render instead of `body`, with the values for its variables.
+    pub template: Option<(i64, serde_json::Value)>,
 }
 
 /// Stores a QUEUED message and its outbox row in one transaction; the dispatcher sends it.
@@ -382,10 +384,31 @@ pub async fn send(
     out: Outbound,
 ) -> DomainResult<(message::Model, conversation::Model)> {
     scope.require_member("send messages")?;
-    if out.body.trim().is_empty() {
+    let template = match &out.template {
+        Some(_) if out.body.is_some() => {
+            return Err(DomainError::invalid(
+                "body",
+                "give either a body or a templateId",
+            ));
+        }
+        Some((id, _)) => {
+            let t = crate::domain::templates::get(db, scope, *id).await?;
+            if t.channel
+                .as_deref()
+                .is_some_and(|c| c != out.channel.as_str())
+            {
+                return Err(DomainError::invalid(
+                    "channel",
+                    format!("the template is for {}", t.channel.unwrap_or_default()),
+                ));
+            }
+            Some(t)
+        }
+        None => None,
+    };
+    if template.is_none() && out.body.as_deref().is_none_or(|b| b.trim().is_empty()) {
         return Err(DomainError::invalid("body", "must not be empty"));
     }
-    check_text(&out.body, out.subject.as_deref())?;
     let txn = begin_write(db).await?;
     let conversation = conversations::scoped(scope)
         .filter(conversation::Column::Id.eq(out.conversation_id))
@@ -401,6 +424,11 @@ pub async fn send(
     if contact.status == ContactStatus::Dnd.as_str() {
         return Err(DomainError::ContactDnd);
     }
+    let body = match (&template, &out.template) {
+        (Some(t), Some((_, vars))) => crate::domain::templates::render(&t.body, vars, &contact)?,
+        _ => out.body.clone().unwrap_or_default(),
+    };
+    check_text(&body, out.subject.as_deref())?;
     let reachable = match out.channel {
         Channel::Email => contact.email.is_some(),
         Channel::Sms => contact.phone.is_some(),
@@ -420,7 +448,7 @@ pub async fn send(
         direction: Set(Direction::Outbound.as_str().into()),
         status: Set(MessageStatus::Queued.as_str().into()),
         subject: Set(out.subject.clone()),
-        body: Set(out.body.clone()),
+        body: Set(body),
         sender_id: Set(Some(scope.user_id)),
         important: Set(false),
         spam: Set(false),
@@ -461,7 +489,11 @@ pub async fn send(
             kind: ActivityKind::MessageSent,
             actor: &user_actor(scope),
             summary: format!("{} message queued", channel_label(out.channel)),
-            data: json!({ "messageId": message.id, "channel": out.channel.as_str() }),
+            data: json!({
+                "messageId": message.id,
+                "channel": out.channel.as_str(),
+                "templateId": template.as_ref().map(|t| t.id),
+            }),
         },
     )
     .await?;

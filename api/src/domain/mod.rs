@@ -2,13 +2,19 @@
 //! caller's `Scope` and do their whole change in one transaction.
 pub mod activities;
 pub mod addresses;
+pub mod appointments;
 pub mod auth;
 pub mod contacts;
 pub mod conversations;
+pub mod custom_fields;
 pub mod kinds;
 pub mod messages;
+pub mod notes;
 pub mod notifications;
+pub mod opportunities;
 pub mod page;
+pub mod tasks;
+pub mod templates;
 pub mod workspaces;
 
 use chrono::{DateTime, SubsecRound, Utc};

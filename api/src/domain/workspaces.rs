@@ -185,3 +185,94 @@ async fn issue_token(
     .await?;
     Ok(token)
 }
+
+/// Changes the caller's workspace settings (ADMIN only).
+pub async fn update(
+    db: &DatabaseConnection,
+    scope: &Scope,
+    name: Option<String>,
+    time_zone: Option<String>,
+    reminder_minutes: Option<Vec<i32>>,
+) -> DomainResult<workspace::Model> {
+    scope.require_role(&[Role::Admin], "change workspace settings")?;
+    if let Some(tz) = &time_zone {
+        tz.parse::<chrono_tz::Tz>().map_err(|_| {
+            DomainError::invalid(
+                "timeZone",
+                format!("`{tz}` is not an IANA time zone such as Europe/Berlin"),
+            )
+        })?;
+    }
+    if let Some(minutes) = &reminder_minutes
+        && (minutes.len() > 10 || minutes.iter().any(|m| *m <= 0 || *m > 60 * 24 * 30))
+    {
+        return Err(DomainError::invalid(
+            "appointmentReminderMinutes",
+            "up to 10 lead times, each 1 to 43200 minutes",
+        ));
+    }
+    let name = name.map(|n| n.trim().to_string());
+    if name
+        .as_ref()
+        .is_some_and(|n| n.is_empty() || n.chars().count() > 100)
+    {
+        return Err(DomainError::invalid("name", "1 to 100 characters"));
+    }
+    let txn = crate::db::begin_write(db).await?;
+    let current = workspace::Entity::find_by_id(scope.workspace_id)
+        .one(&txn)
+        .await?
+        .ok_or(DomainError::NotFound("workspace"))?;
+    let mut changes = serde_json::Map::new();
+    let mut m = sea_orm::IntoActiveModel::into_active_model(current.clone());
+    if let Some(n) = name.filter(|n| *n != current.name) {
+        let taken = workspace::Entity::find()
+            .filter(workspace::Column::Name.eq(&n))
+            .one(&txn)
+            .await?;
+        if taken.is_some() {
+            return Err(DomainError::Conflict(format!(
+                "workspace `{n}` already exists"
+            )));
+        }
+        changes.insert(
+            "name".into(),
+            serde_json::json!({ "old": current.name, "new": n }),
+        );
+        m.name = Set(n);
+    }
+    if let Some(tz) = time_zone.filter(|t| *t != current.time_zone) {
+        changes.insert(
+            "timeZone".into(),
+            serde_json::json!({ "old": current.time_zone, "new": tz }),
+        );
+        m.time_zone = Set(tz);
+    }
+    if let Some(mut minutes) = reminder_minutes {
+        minutes.sort_unstable_by(|a, b| b.cmp(a));
+        minutes.dedup();
+        let new = serde_json::json!(minutes);
+        if new != current.appointment_reminder_minutes {
+            changes.insert(
+                "appointmentReminderMinutes".into(),
+                serde_json::json!({ "old": current.appointment_reminder_minutes, "new": new }),
+            );
+            m.appointment_reminder_minutes = Set(new);
+        }
+    }
+    if changes.is_empty() {
+        return Ok(current);
+    }
+    let updated = m.update(&txn).await?;
+    crate::domain::activities::by_user(
+        &txn,
+        scope,
+        None,
+        crate::domain::ActivityKind::FieldUpdated,
+        "Workspace settings changed".into(),
+        serde_json::Value::Object(changes),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}

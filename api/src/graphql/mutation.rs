@@ -1,4 +1,10 @@
 //! The root mutation: each resolver checks its input shape, calls one service, maps the result.
+use async_graphql::MaybeUndefined;
+
+use crate::domain::{
+    appointments, contacts, custom_fields, notes, notifications, opportunities, tasks, templates,
+    workspaces,
+};
 use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject, Upload};
 
 use super::types::*;
@@ -186,15 +192,16 @@ pub struct CreateTaskInput {
     pub assignee_id: Option<ID>,
 }
 
+/// Fields left out stay as they are; an explicit null clears description, dueAt, remindAt or assigneeId.
 #[derive(InputObject)]
 pub struct UpdateTaskInput {
     pub task_id: ID,
     pub title: Option<String>,
-    pub description: Option<String>,
+    pub description: MaybeUndefined<String>,
     pub status: Option<TaskStatus>,
-    pub due_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub remind_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub assignee_id: Option<ID>,
+    pub due_at: MaybeUndefined<chrono::DateTime<chrono::Utc>>,
+    pub remind_at: MaybeUndefined<chrono::DateTime<chrono::Utc>>,
+    pub assignee_id: MaybeUndefined<ID>,
 }
 
 #[derive(SimpleObject)]
@@ -389,17 +396,22 @@ impl Mutation {
         input: SendMessageInput,
     ) -> Res<SendMessagePayload> {
         let scope = ctx_scope(ctx)?;
-        if input.template_id.is_some() || input.variables.is_some() {
-            return Err(DomainError::NotImplemented("sending from a template (issue #4)").into());
-        }
+        let template = match input.template_id {
+            Some(id) => Some((
+                ids::decode(&id, "MessageTemplate", "templateId")?,
+                input.variables.map_or(serde_json::json!({}), |v| v.0),
+            )),
+            None => None,
+        };
         let (message, conversation) = messages::send(
             ctx_db(ctx)?,
             scope,
             Outbound {
                 conversation_id: conversation_id(&input.conversation_id)?,
                 channel: input.channel,
-                body: input.body.unwrap_or_default(),
+                body: input.body,
                 subject: input.subject,
+                template,
             },
         )
         .await?;
@@ -558,18 +570,27 @@ impl Mutation {
     }
 
     async fn add_note(&self, ctx: &Context<'_>, input: AddNoteInput) -> Res<NotePayload> {
-        let _ = input;
-        not_yet(ctx, "addNote (issue #4)")
+        let scope = ctx_scope(ctx)?;
+        let conversation = conversation_id(&input.conversation_id)?;
+        let parent = ids::decode_opt(input.parent_id.as_ref(), "Note", "parentId")?;
+        let n = notes::add(ctx_db(ctx)?, scope, conversation, input.body, parent).await?;
+        Ok(NotePayload { note: Note(n) })
     }
 
     async fn edit_note(&self, ctx: &Context<'_>, input: EditNoteInput) -> Res<NotePayload> {
-        let _ = input;
-        not_yet(ctx, "editNote (issue #4)")
+        let scope = ctx_scope(ctx)?;
+        let id = ids::decode(&input.note_id, "Note", "noteId")?;
+        let n = notes::edit(ctx_db(ctx)?, scope, id, input.body).await?;
+        Ok(NotePayload { note: Note(n) })
     }
 
     async fn delete_note(&self, ctx: &Context<'_>, input: DeleteNoteInput) -> Res<DeletePayload> {
-        let _ = input;
-        not_yet(ctx, "deleteNote (issue #4)")
+        let scope = ctx_scope(ctx)?;
+        let id = ids::decode(&input.note_id, "Note", "noteId")?;
+        notes::delete(ctx_db(ctx)?, scope, id).await?;
+        Ok(DeletePayload {
+            deleted_id: input.note_id,
+        })
     }
 
     async fn update_contact(
@@ -577,8 +598,28 @@ impl Mutation {
         ctx: &Context<'_>,
         input: UpdateContactInput,
     ) -> Res<ContactPayload> {
-        let _ = input;
-        not_yet(ctx, "updateContact (issue #4)")
+        let scope = ctx_scope(ctx)?;
+        let id = ids::decode(&input.contact_id, "Contact", "contactId")?;
+        let update = contacts::ProfileUpdate {
+            name: input.name,
+            email: input.email,
+            phone: input.phone,
+            whatsapp: input.whatsapp,
+            company: input.company,
+            status: input.status,
+            add_tags: input.add_tags.unwrap_or_default(),
+            remove_tags: input.remove_tags.unwrap_or_default(),
+            custom_fields: input
+                .custom_fields
+                .unwrap_or_default()
+                .into_iter()
+                .map(|f| (f.key, f.value.map_or(serde_json::Value::Null, |v| v.0)))
+                .collect(),
+        };
+        let c = contacts::update(ctx_db(ctx)?, scope, id, update).await?;
+        Ok(ContactPayload {
+            contact: Contact(c),
+        })
     }
 
     async fn assign_owner(
@@ -586,8 +627,13 @@ impl Mutation {
         ctx: &Context<'_>,
         input: AssignOwnerInput,
     ) -> Res<ContactPayload> {
-        let _ = input;
-        not_yet(ctx, "assignOwner (issue #4)")
+        let scope = ctx_scope(ctx)?;
+        let id = ids::decode(&input.contact_id, "Contact", "contactId")?;
+        let owner = ids::decode_opt(input.owner_id.as_ref(), "User", "ownerId")?;
+        let c = contacts::assign_owner(ctx_db(ctx)?, scope, id, owner).await?;
+        Ok(ContactPayload {
+            contact: Contact(c),
+        })
     }
 
     async fn define_custom_field(
@@ -595,24 +641,63 @@ impl Mutation {
         ctx: &Context<'_>,
         input: DefineCustomFieldInput,
     ) -> Res<CustomFieldPayload> {
-        let _ = input;
-        not_yet(ctx, "defineCustomField (issue #4)")
+        let scope = ctx_scope(ctx)?;
+        let options = input.options.unwrap_or_default();
+        let f = custom_fields::define(
+            ctx_db(ctx)?,
+            scope,
+            &input.key,
+            &input.label,
+            input.field_type,
+            options,
+        )
+        .await?;
+        Ok(CustomFieldPayload {
+            field: CustomFieldDefinition(f),
+        })
     }
 
     async fn create_task(&self, ctx: &Context<'_>, input: CreateTaskInput) -> Res<TaskPayload> {
-        let _ = input;
-        not_yet(ctx, "createTask (issue #4)")
+        let scope = ctx_scope(ctx)?;
+        let new = tasks::NewTask {
+            conversation_id: conversation_id(&input.conversation_id)?,
+            title: input.title,
+            description: input.description,
+            due_at: input.due_at,
+            remind_at: input.remind_at,
+            assignee_id: ids::decode_opt(input.assignee_id.as_ref(), "User", "assigneeId")?,
+        };
+        let t = tasks::create(ctx_db(ctx)?, scope, new).await?;
+        Ok(TaskPayload { task: Task(t) })
     }
 
     async fn update_task(&self, ctx: &Context<'_>, input: UpdateTaskInput) -> Res<TaskPayload> {
-        let _ = input;
-        not_yet(ctx, "updateTask (issue #4)")
+        let scope = ctx_scope(ctx)?;
+        let id = ids::decode(&input.task_id, "Task", "taskId")?;
+        let update = tasks::TaskUpdate {
+            title: input.title,
+            description: input.description.into(),
+            status: input.status,
+            due_at: input.due_at.into(),
+            remind_at: input.remind_at.into(),
+            assignee_id: match input.assignee_id {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(v) => Some(Some(ids::decode(&v, "User", "assigneeId")?)),
+            },
+        };
+        let t = tasks::update(ctx_db(ctx)?, scope, id, update).await?;
+        Ok(TaskPayload { task: Task(t) })
     }
 
     /// Soft delete; cancels the task's pending reminders.
     async fn delete_task(&self, ctx: &Context<'_>, input: DeleteTaskInput) -> Res<DeletePayload> {
-        let _ = input;
-        not_yet(ctx, "deleteTask (issue #4)")
+        let scope = ctx_scope(ctx)?;
+        let id = ids::decode(&input.task_id, "Task", "taskId")?;
+        tasks::delete(ctx_db(ctx)?, scope, id).await?;
+        Ok(DeletePayload {
+            deleted_id: input.task_id,
+        })
     }
 
     async fn create_appointment(
@@ -620,8 +705,21 @@ impl Mutation {
         ctx: &Context<'_>,
         input: CreateAppointmentInput,
     ) -> Res<AppointmentPayload> {
-        let _ = input;
-        not_yet(ctx, "createAppointment (issue #4)")
+        let scope = ctx_scope(ctx)?;
+        let conversation = conversation_id(&input.conversation_id)?;
+        let details = appointments::Details {
+            title: Some(input.title),
+            starts_at: Some(input.starts_at),
+            ends_at: Some(input.ends_at),
+            location: input.location,
+            video_url: input.video_url,
+            agenda: input.agenda,
+            attendees: input.attendees,
+        };
+        let a = appointments::create(ctx_db(ctx)?, scope, conversation, details).await?;
+        Ok(AppointmentPayload {
+            appointment: Appointment(a),
+        })
     }
 
     async fn update_appointment(
@@ -629,8 +727,21 @@ impl Mutation {
         ctx: &Context<'_>,
         input: UpdateAppointmentInput,
     ) -> Res<AppointmentPayload> {
-        let _ = input;
-        not_yet(ctx, "updateAppointment (issue #4)")
+        let scope = ctx_scope(ctx)?;
+        let id = ids::decode(&input.appointment_id, "Appointment", "appointmentId")?;
+        let details = appointments::Details {
+            title: input.title,
+            starts_at: input.starts_at,
+            ends_at: input.ends_at,
+            location: input.location,
+            video_url: input.video_url,
+            agenda: input.agenda,
+            attendees: input.attendees,
+        };
+        let a = appointments::update(ctx_db(ctx)?, scope, id, details).await?;
+        Ok(AppointmentPayload {
+            appointment: Appointment(a),
+        })
     }
 
     async fn cancel_appointment(
@@ -638,8 +749,12 @@ impl Mutation {
         ctx: &Context<'_>,
         input: CancelAppointmentInput,
     ) -> Res<AppointmentPayload> {
-        let _ = input;
-        not_yet(ctx, "cancelAppointment (issue #4)")
+        let scope = ctx_scope(ctx)?;
+        let id = ids::decode(&input.appointment_id, "Appointment", "appointmentId")?;
+        let a = appointments::cancel(ctx_db(ctx)?, scope, id).await?;
+        Ok(AppointmentPayload {
+            appointment: Appointment(a),
+        })
     }
 
     async fn create_pipeline(
@@ -647,8 +762,12 @@ impl Mutation {
         ctx: &Context<'_>,
         input: CreatePipelineInput,
     ) -> Res<PipelinePayload> {
-        let _ = input;
-        not_yet(ctx, "createPipeline (issue #4)")
+        let scope = ctx_scope(ctx)?;
+        let p =
+            opportunities::create_pipeline(ctx_db(ctx)?, scope, &input.name, input.stages).await?;
+        Ok(PipelinePayload {
+            pipeline: Pipeline(p),
+        })
     }
 
     async fn create_opportunity(
@@ -656,8 +775,19 @@ impl Mutation {
         ctx: &Context<'_>,
         input: CreateOpportunityInput,
     ) -> Res<OpportunityPayload> {
-        let _ = input;
-        not_yet(ctx, "createOpportunity (issue #4)")
+        let scope = ctx_scope(ctx)?;
+        let new = opportunities::NewOpportunity {
+            conversation_id: conversation_id(&input.conversation_id)?,
+            name: input.name,
+            pipeline_id: ids::decode(&input.pipeline_id, "Pipeline", "pipelineId")?,
+            stage_id: ids::decode_opt(input.stage_id.as_ref(), "Stage", "stageId")?,
+            amount_minor: input.amount_minor.map(i64::from),
+            currency: input.currency,
+        };
+        let o = opportunities::create(ctx_db(ctx)?, scope, new).await?;
+        Ok(OpportunityPayload {
+            opportunity: Opportunity(o),
+        })
     }
 
     async fn update_opportunity(
@@ -665,8 +795,19 @@ impl Mutation {
         ctx: &Context<'_>,
         input: UpdateOpportunityInput,
     ) -> Res<OpportunityPayload> {
-        let _ = input;
-        not_yet(ctx, "updateOpportunity (issue #4)")
+        let scope = ctx_scope(ctx)?;
+        let id = ids::decode(&input.opportunity_id, "Opportunity", "opportunityId")?;
+        let update = opportunities::OpportunityUpdate {
+            name: input.name,
+            stage_id: ids::decode_opt(input.stage_id.as_ref(), "Stage", "stageId")?,
+            status: input.status,
+            amount_minor: input.amount_minor.map(i64::from),
+            currency: input.currency,
+        };
+        let o = opportunities::update(ctx_db(ctx)?, scope, id, update).await?;
+        Ok(OpportunityPayload {
+            opportunity: Opportunity(o),
+        })
     }
 
     async fn create_template(
@@ -674,8 +815,12 @@ impl Mutation {
         ctx: &Context<'_>,
         input: CreateTemplateInput,
     ) -> Res<TemplatePayload> {
-        let _ = input;
-        not_yet(ctx, "createTemplate (issue #4)")
+        let scope = ctx_scope(ctx)?;
+        let t =
+            templates::create(ctx_db(ctx)?, scope, &input.name, &input.body, input.channel).await?;
+        Ok(TemplatePayload {
+            template: MessageTemplate(t),
+        })
     }
 
     /// Marks the given notifications read, or all of the caller's when ids is omitted.
@@ -684,8 +829,19 @@ impl Mutation {
         ctx: &Context<'_>,
         input: MarkNotificationsReadInput,
     ) -> Res<MarkNotificationsReadPayload> {
-        let _ = input;
-        not_yet(ctx, "markNotificationsRead (issue #4)")
+        let scope = ctx_scope(ctx)?;
+        let ids = input
+            .ids
+            .map(|ids| {
+                ids.iter()
+                    .map(|id| ids::decode(id, "Notification", "ids"))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let unread = notifications::mark_read(ctx_db(ctx)?, scope, ids).await?;
+        Ok(MarkNotificationsReadPayload {
+            unread_count: i32::try_from(unread).unwrap_or(i32::MAX),
+        })
     }
 
     /// ADMIN only.
@@ -694,8 +850,18 @@ impl Mutation {
         ctx: &Context<'_>,
         input: UpdateWorkspaceInput,
     ) -> Res<WorkspacePayload> {
-        let _ = input;
-        not_yet(ctx, "updateWorkspace (issue #4)")
+        let scope = ctx_scope(ctx)?;
+        let w = workspaces::update(
+            ctx_db(ctx)?,
+            scope,
+            input.name,
+            input.time_zone,
+            input.appointment_reminder_minutes,
+        )
+        .await?;
+        Ok(WorkspacePayload {
+            workspace: Workspace(w),
+        })
     }
 
     /// Validates the component (world, declared events and schedules) and precompiles it before it is stored; a bad upload is PLUGIN_INVALID and stores nothing.

@@ -11,7 +11,8 @@ use super::{ctx_db, ctx_scope};
 use crate::domain::conversations::{self, ConversationFilter as Filter};
 use crate::domain::page::{Cursor, Keyset, PageArgs, Window};
 use crate::domain::{
-    Channel, ContactStatus, ConversationStatus, Role, TaskStatus, contacts, messages, workspaces,
+    Channel, ContactStatus, ConversationStatus, Role, TaskStatus, contacts, messages, tasks,
+    workspaces,
 };
 use crate::error::DomainError;
 use crate::ids;
@@ -275,9 +276,30 @@ impl Query {
         first: Option<i32>,
         after: Option<String>,
     ) -> Res<TaskConnection> {
-        let _ = (filter, first, after);
-        ctx_scope(ctx)?;
-        Err(DomainError::NotImplemented("tasks (issue #4)").into())
+        let scope = ctx_scope(ctx)?;
+        let db = ctx_db(ctx)?;
+        let f = filter.unwrap_or_default();
+        let filter = tasks::TaskFilter {
+            status: f.status,
+            assignee_id: ids::decode_opt(f.assignee_id.as_ref(), "User", "filter.assigneeId")?,
+            overdue: f.overdue,
+            conversation_id: ids::decode_opt(
+                f.conversation_id.as_ref(),
+                "Conversation",
+                "filter.conversationId",
+            )?,
+        };
+        let window = Window::new(&PageArgs::forward(first, after))?;
+        let q = tasks::filtered(scope, &filter)?;
+        let keyset = Keyset {
+            at: None,
+            id: entity::task::Column::Id,
+            order: Order::Desc,
+        };
+        let page = keyset
+            .fetch(db, q.clone(), &window, |t| Cursor { at: None, id: t.id })
+            .await?;
+        Ok(TaskConnection::new(page, Total::of(db, q)))
     }
 
     async fn pipelines(&self, ctx: &Context<'_>) -> Res<Vec<Pipeline>> {
