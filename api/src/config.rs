@@ -14,6 +14,9 @@ pub struct Config {
     pub bootstrap_demo: bool,
     /// How often the outbox dispatcher looks for due messages when nothing woke it.
     pub outbox_poll: Duration,
+    /// Count SQL statements and serve the count on `GET /debug/statements` (tests and
+    /// profiling only; `CONFAB_DEBUG_STATEMENTS=1`).
+    pub debug_statements: bool,
 }
 
 /// What a single request may cost before it runs.
@@ -42,6 +45,7 @@ impl Config {
             limits: Limits::default(),
             bootstrap_demo: true,
             outbox_poll: Duration::from_millis(500),
+            debug_statements: std::env::var("CONFAB_DEBUG_STATEMENTS").is_ok_and(|v| v == "1"),
         }
     }
 }

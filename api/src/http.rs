@@ -15,7 +15,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::domain::auth::authenticate;
 use crate::error::DomainError;
-use crate::graphql::loaders::Loaders;
+use crate::graphql::loaders::{Batches, Loaders};
 use crate::graphql::{ConfabSchema, State as GqlState};
 
 #[derive(Clone)]
@@ -232,10 +232,11 @@ async fn execute(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let mut request = request;
+    let batches = Batches::default();
     match authenticate(&app.state.db, auth).await {
         Ok(scope) => {
             request = request
-                .data(Loaders::new(&app.state.db, scope.workspace_id))
+                .data(Loaders::new(&app.state.db, scope.workspace_id, &batches))
                 .data(scope);
         }
         Err(DomainError::Unauthenticated) => {}
@@ -248,7 +249,7 @@ async fn execute(
             );
         }
     }
-    let mut response = app.schema.execute(request).await;
+    let mut response = batches.drive(app.schema.execute(request)).await;
     response.errors.iter_mut().for_each(crate::error::expose);
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()

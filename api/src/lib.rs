@@ -20,7 +20,7 @@ use crate::outbox::{Dispatcher, DispatcherHandle, LogAdapter};
 /// Connects, migrates, bootstraps a demo workspace on an empty database, then serves until
 /// SIGINT/SIGTERM; in-flight requests finish before it returns.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let db = db::connect(&config.database_url).await.with_context(|| {
+    let mut db = db::connect(&config.database_url).await.with_context(|| {
         format!(
             "cannot open the database at {}",
             redact(&config.database_url)
@@ -43,11 +43,31 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             demo.token
         );
     }
+    let statements = config.debug_statements.then(|| {
+        let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let c = counter.clone();
+        db.set_metric_callback(move |info| {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(target: "confab::statements", sql = %info.statement.sql, "statement");
+        });
+        tracing::warn!("counting SQL statements on /debug/statements (CONFAB_DEBUG_STATEMENTS)");
+        counter
+    });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let (router, dispatcher) = app(db, &config);
+    let (mut router, dispatcher) = app(db, &config);
+    if let Some(counter) = statements {
+        router = router.route(
+            "/debug/statements",
+            axum::routing::get(move || async move {
+                counter
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    .to_string()
+            }),
+        );
+    }
     let dispatcher = tokio::spawn(dispatcher.run(shutdown_rx));
     tracing::info!(listen = %listener.local_addr()?, "serving GraphQL on /graphql");
     println!(

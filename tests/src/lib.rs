@@ -255,6 +255,18 @@ impl TestServer {
         out.json()["token"].as_str().expect("token").to_string()
     }
 
+    /// SQL statements the server has run so far (`CONFAB_DEBUG_STATEMENTS`).
+    pub async fn statements(&self) -> u64 {
+        let resp = reqwest::get(format!("{}/debug/statements", self.url))
+            .await
+            .expect("statement counter");
+        let status = resp.status();
+        let text = resp.text().await.expect("a count");
+        text.trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("statement count: {status} {text:?} ({e})"))
+    }
+
     /// Stops the server (SIGKILL-free: it is ours) and starts it again on the same database.
     pub async fn restart(&mut self) {
         let _ = self.child.kill().await;
@@ -268,6 +280,7 @@ async fn spawn_server(db: &TestDb) -> (Child, String) {
     let mut child = Command::new(binary())
         .args(["serve", "--listen", "127.0.0.1:0", "--no-demo"])
         .env("DATABASE_URL", &db.url)
+        .env("CONFAB_DEBUG_STATEMENTS", "1")
         .env(
             "CONFAB_LOG",
             std::env::var("CONFAB_TEST_LOG").unwrap_or_else(|_| "warn".into()),

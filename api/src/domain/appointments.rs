@@ -18,6 +18,19 @@ use crate::error::{DomainError, DomainResult};
 pub const MAX_LENGTH: Duration = Duration::hours(24);
 const MAX_ATTENDEES: usize = 50;
 
+/// UPCOMING: not yet over (soonest first); PAST: over (most recent first); ALL: by start time.
+pub fn in_window(
+    a: &appointment::Model,
+    when: crate::domain::TimeWindow,
+    at: DateTime<Utc>,
+) -> bool {
+    match when {
+        crate::domain::TimeWindow::Upcoming => a.ends_at >= at,
+        crate::domain::TimeWindow::Past => a.ends_at < at,
+        crate::domain::TimeWindow::All => true,
+    }
+}
+
 pub fn scoped(scope: &Scope) -> Select<appointment::Entity> {
     appointment::Entity::find().filter(appointment::Column::WorkspaceId.eq(scope.workspace_id))
 }

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
@@ -236,6 +237,104 @@ impl Loader<i64> for StagesByPipeline {
     }
 }
 
+/// Holds the loaders' batch tasks until the request's resolvers wait on them.
+///
+/// async-graphql's DataLoader starts a batch on a timer (1 ms by default); a slow poll of a
+/// long list splits one wave of keys into several batches, so the statement count would
+/// depend on timing. Here batches run in waves: the queued ones start only when the request
+/// is waiting (not merely yielding) and no earlier batch is still running. By then every
+/// resolver that can go on has asked for its keys, so one relation at one depth is one
+/// statement, however many rows the page has.
+#[derive(Clone, Default)]
+pub struct Batches(Arc<std::sync::Mutex<Waves>>);
+
+#[derive(Default)]
+struct Waves {
+    queued: Vec<futures::future::BoxFuture<'static, ()>>,
+    in_flight: usize,
+    waker: Option<std::task::Waker>,
+}
+
+impl Batches {
+    fn waves(&self) -> std::sync::MutexGuard<'_, Waves> {
+        // Nothing panics while holding the lock, so a poisoned lock still holds sound data.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn push(&self, batch: futures::future::BoxFuture<'static, ()>) {
+        self.waves().queued.push(batch);
+    }
+
+    /// Runs `work`, releasing the batches its resolvers queued, wave by wave.
+    pub async fn drive<F: std::future::Future>(&self, work: F) -> F::Output {
+        let mut work = std::pin::pin!(work);
+        std::future::poll_fn(|cx| {
+            let flag = Arc::new(SelfWake {
+                woken: AtomicBool::new(false),
+                waker: cx.waker().clone(),
+            });
+            let out = work.as_mut().poll(&mut std::task::Context::from_waker(
+                &std::task::Waker::from(flag.clone()),
+            ));
+            // A poll that ended because the work yielded to be fair (it woke itself, as
+            // `FuturesUnordered` does every 32 futures) is not a wait: the wave is not complete.
+            let waiting = out.is_ready() || !flag.woken.load(AtomicOrdering::SeqCst);
+            let mut waves = self.waves();
+            waves.waker = Some(cx.waker().clone());
+            if waiting && waves.in_flight == 0 && !waves.queued.is_empty() {
+                let batches: Vec<_> = waves.queued.drain(..).collect();
+                waves.in_flight = batches.len();
+                drop(waves);
+                for batch in batches {
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        let _landed = Landed(this);
+                        batch.await;
+                    });
+                }
+            }
+            out
+        })
+        .await
+    }
+}
+
+/// Marks one batch of a wave finished, even if it panicked, and lets the request release the
+/// next wave that may be queued behind it.
+struct Landed(Batches);
+
+impl Drop for Landed {
+    fn drop(&mut self) {
+        let waker = {
+            let mut waves = self.0.waves();
+            waves.in_flight -= 1;
+            waves.waker.clone()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// Forwards a wake-up and remembers that one happened.
+struct SelfWake {
+    woken: AtomicBool,
+    waker: std::task::Waker,
+}
+
+impl std::task::Wake for SelfWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, AtomicOrdering::SeqCst);
+        self.waker.wake_by_ref();
+    }
+}
+
 /// Every loader of one request, bound to the caller's workspace.
 pub struct Loaders {
     pub users: DataLoader<ById<user::Entity>>,
@@ -253,47 +352,166 @@ pub struct Loaders {
     pub custom_fields_by_contact: DataLoader<CustomFieldsByContact>,
     pub mentions_by_note: DataLoader<MentionsByNote>,
     pub stages_by_pipeline: DataLoader<StagesByPipeline>,
+    pub tasks_by_conversation: DataLoader<TasksByConversation>,
+    pub appointments_by_conversation: DataLoader<AppointmentsByConversation>,
 }
 
 impl Loaders {
-    pub fn new(db: &DatabaseConnection, workspace_id: i64) -> Self {
-        fn by_id<E>(db: &DatabaseConnection, workspace_id: i64) -> DataLoader<ById<E>>
-        where
-            E: Scoped + Send + Sync + 'static,
-            E::Model: Clone + Send + Sync + 'static,
-        {
-            DataLoader::new(
-                ById {
-                    db: db.clone(),
-                    workspace_id,
-                    _entity: PhantomData,
-                },
-                tokio::spawn,
-            )
+    pub fn new(db: &DatabaseConnection, workspace_id: i64, batches: &Batches) -> Self {
+        macro_rules! loader {
+            ($inner:expr) => {{
+                let batches = batches.clone();
+                DataLoader::new($inner, move |batch| batches.push(batch))
+                    .delay(std::time::Duration::ZERO)
+            }};
         }
         let d = || db.clone();
         Loaders {
-            users: by_id(db, workspace_id),
-            contacts: by_id(db, workspace_id),
-            conversations: by_id(db, workspace_id),
-            messages: by_id(db, workspace_id),
-            notes: by_id(db, workspace_id),
-            tasks: by_id(db, workspace_id),
-            appointments: by_id(db, workspace_id),
-            pipelines: by_id(db, workspace_id),
-            plugins: by_id(db, workspace_id),
-            stages: by_id(db, workspace_id),
-            conversation_by_contact: DataLoader::new(
-                ConversationByContact(d(), workspace_id),
-                tokio::spawn,
-            ),
-            tags_by_contact: DataLoader::new(TagsByContact(d(), workspace_id), tokio::spawn),
-            custom_fields_by_contact: DataLoader::new(
-                CustomFieldsByContact(d(), workspace_id),
-                tokio::spawn,
-            ),
-            mentions_by_note: DataLoader::new(MentionsByNote(d(), workspace_id), tokio::spawn),
-            stages_by_pipeline: DataLoader::new(StagesByPipeline(d(), workspace_id), tokio::spawn),
+            users: loader!(ById {
+                db: db.clone(),
+                workspace_id,
+                _entity: PhantomData
+            }),
+            contacts: loader!(ById {
+                db: db.clone(),
+                workspace_id,
+                _entity: PhantomData
+            }),
+            conversations: loader!(ById {
+                db: db.clone(),
+                workspace_id,
+                _entity: PhantomData
+            }),
+            messages: loader!(ById {
+                db: db.clone(),
+                workspace_id,
+                _entity: PhantomData
+            }),
+            notes: loader!(ById {
+                db: db.clone(),
+                workspace_id,
+                _entity: PhantomData
+            }),
+            tasks: loader!(ById {
+                db: db.clone(),
+                workspace_id,
+                _entity: PhantomData
+            }),
+            appointments: loader!(ById {
+                db: db.clone(),
+                workspace_id,
+                _entity: PhantomData
+            }),
+            pipelines: loader!(ById {
+                db: db.clone(),
+                workspace_id,
+                _entity: PhantomData
+            }),
+            plugins: loader!(ById {
+                db: db.clone(),
+                workspace_id,
+                _entity: PhantomData
+            }),
+            stages: loader!(ById {
+                db: db.clone(),
+                workspace_id,
+                _entity: PhantomData
+            }),
+            conversation_by_contact: loader!(ConversationByContact(d(), workspace_id)),
+            tags_by_contact: loader!(TagsByContact(d(), workspace_id)),
+            custom_fields_by_contact: loader!(CustomFieldsByContact(d(), workspace_id)),
+            mentions_by_note: loader!(MentionsByNote(d(), workspace_id)),
+            stages_by_pipeline: loader!(StagesByPipeline(d(), workspace_id)),
+            tasks_by_conversation: loader!(TasksByConversation(d(), workspace_id)),
+            appointments_by_conversation: loader!(AppointmentsByConversation(d(), workspace_id)),
         }
+    }
+}
+
+/// A conversation's tasks (of one status, or all), newest first: the inbox asks for them on
+/// every row, so they load for the whole page at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TasksKey {
+    pub conversation_id: i64,
+    pub status: Option<crate::domain::TaskStatus>,
+}
+
+pub struct TasksByConversation(DatabaseConnection, i64);
+
+impl Loader<TasksKey> for TasksByConversation {
+    type Value = Vec<task::Model>;
+    type Error = Arc<DbErr>;
+
+    async fn load(
+        &self,
+        keys: &[TasksKey],
+    ) -> Result<HashMap<TasksKey, Vec<task::Model>>, Self::Error> {
+        let conversations: Vec<i64> = keys.iter().map(|k| k.conversation_id).collect();
+        let rows = task::Entity::find()
+            .filter(task::Column::WorkspaceId.eq(self.1))
+            .filter(task::Column::ConversationId.is_in(conversations))
+            .filter(task::Column::DeletedAt.is_null())
+            .order_by_desc(task::Column::Id)
+            .all(&self.0)
+            .await
+            .map_err(Arc::new)?;
+        Ok(keys
+            .iter()
+            .map(|k| {
+                let mine = rows
+                    .iter()
+                    .filter(|t| t.conversation_id == k.conversation_id)
+                    .filter(|t| k.status.is_none_or(|s| t.status == s.as_str()))
+                    .cloned()
+                    .collect();
+                (*k, mine)
+            })
+            .collect())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AppointmentsKey {
+    pub conversation_id: i64,
+    pub when: crate::domain::TimeWindow,
+}
+
+/// A conversation's appointments in a time window: UPCOMING and ALL by start time, PAST most
+/// recent first.
+pub struct AppointmentsByConversation(DatabaseConnection, i64);
+
+impl Loader<AppointmentsKey> for AppointmentsByConversation {
+    type Value = Vec<appointment::Model>;
+    type Error = Arc<DbErr>;
+
+    async fn load(
+        &self,
+        keys: &[AppointmentsKey],
+    ) -> Result<HashMap<AppointmentsKey, Vec<appointment::Model>>, Self::Error> {
+        let conversations: Vec<i64> = keys.iter().map(|k| k.conversation_id).collect();
+        let rows = appointment::Entity::find()
+            .filter(appointment::Column::WorkspaceId.eq(self.1))
+            .filter(appointment::Column::ConversationId.is_in(conversations))
+            .order_by_asc(appointment::Column::StartsAt)
+            .order_by_asc(appointment::Column::Id)
+            .all(&self.0)
+            .await
+            .map_err(Arc::new)?;
+        let at = crate::domain::now();
+        Ok(keys
+            .iter()
+            .map(|k| {
+                let mut mine: Vec<appointment::Model> = rows
+                    .iter()
+                    .filter(|a| a.conversation_id == k.conversation_id)
+                    .filter(|a| crate::domain::appointments::in_window(a, k.when, at))
+                    .cloned()
+                    .collect();
+                if k.when == crate::domain::TimeWindow::Past {
+                    mine.reverse();
+                }
+                (*k, mine)
+            })
+            .collect())
     }
 }

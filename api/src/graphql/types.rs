@@ -12,6 +12,7 @@ use entity::{
 };
 
 use super::connection::{Total, connection};
+use super::loaders::{AppointmentsKey, TasksKey};
 use super::{ctx_db, ctx_loaders, ctx_scope};
 use crate::domain::page::{Cursor, Keyset, PageArgs, Window};
 use crate::domain::{
@@ -141,6 +142,29 @@ where
         })
         .await?;
     Ok(build(page, Total::of(db, select)))
+}
+
+/// The first page of a list a loader brought in whole; its length is the total.
+fn first_page<M>(
+    rows: Vec<M>,
+    window: &Window,
+    cursor: impl Fn(&M) -> Cursor,
+) -> (crate::domain::page::Page<M>, Total) {
+    let total = Total::known(rows.len() as u64);
+    let has_next = rows.len() as u64 > window.limit;
+    let items = rows
+        .into_iter()
+        .take(window.limit as usize)
+        .map(|m| (cursor(&m), m))
+        .collect();
+    (
+        crate::domain::page::Page {
+            items,
+            has_next,
+            has_previous: false,
+        },
+        total,
+    )
 }
 
 pub trait HasId {
@@ -387,6 +411,7 @@ impl Conversation {
         )
         .await
     }
+    /// Newest first.
     #[graphql(complexity = "super::list_cost(first, child_complexity)")]
     async fn tasks(
         &self,
@@ -395,6 +420,24 @@ impl Conversation {
         first: Option<i32>,
         after: Option<String>,
     ) -> Res<TaskConnection> {
+        if after.is_none() {
+            // The first page loads for every conversation of a list at once.
+            let window = Window::new(&PageArgs::forward(first, None))?;
+            let key = TasksKey {
+                conversation_id: self.0.id,
+                status,
+            };
+            let rows = ctx_loaders(ctx)?
+                .tasks_by_conversation
+                .load_one(key)
+                .await
+                .map_err(load_err)?;
+            let (page, total) = first_page(rows.unwrap_or_default(), &window, |t| Cursor {
+                at: None,
+                id: t.id,
+            });
+            return Ok(TaskConnection::new(page, total));
+        }
         let mut q = task::Entity::find()
             .filter(task::Column::ConversationId.eq(self.0.id))
             .filter(task::Column::DeletedAt.is_null());
@@ -410,6 +453,7 @@ impl Conversation {
         )
         .await
     }
+    /// UPCOMING: not yet over, soonest first; PAST: most recent first; ALL: by start time.
     #[graphql(complexity = "super::list_cost(first, child_complexity)")]
     async fn appointments(
         &self,
@@ -418,22 +462,41 @@ impl Conversation {
         first: Option<i32>,
         after: Option<String>,
     ) -> Res<AppointmentConnection> {
-        let mut q =
-            appointment::Entity::find().filter(appointment::Column::ConversationId.eq(self.0.id));
-        let at = crate::domain::now();
-        q = match when.unwrap_or(TimeWindow::All) {
-            TimeWindow::Upcoming => q.filter(appointment::Column::EndsAt.gte(at)),
-            TimeWindow::Past => q.filter(appointment::Column::EndsAt.lt(at)),
-            TimeWindow::All => q,
+        let when = when.unwrap_or(TimeWindow::All);
+        let cursor = |a: &appointment::Model| Cursor {
+            at: Some(a.starts_at.timestamp_micros()),
+            id: a.id,
         };
-        newest_first(
-            ctx,
-            q,
-            appointment::Column::Id,
-            PageArgs::forward(first, after),
-            AppointmentConnection::new,
-        )
-        .await
+        let window = Window::new(&PageArgs::forward(first, after.clone()))?;
+        if after.is_none() {
+            let key = AppointmentsKey {
+                conversation_id: self.0.id,
+                when,
+            };
+            let rows = ctx_loaders(ctx)?
+                .appointments_by_conversation
+                .load_one(key)
+                .await
+                .map_err(load_err)?;
+            let (page, total) = first_page(rows.unwrap_or_default(), &window, cursor);
+            return Ok(AppointmentConnection::new(page, total));
+        }
+        let db = ctx_db(ctx)?;
+        let at = crate::domain::now();
+        let q =
+            appointment::Entity::find().filter(appointment::Column::ConversationId.eq(self.0.id));
+        let (q, order) = match when {
+            TimeWindow::Upcoming => (q.filter(appointment::Column::EndsAt.gte(at)), Order::Asc),
+            TimeWindow::Past => (q.filter(appointment::Column::EndsAt.lt(at)), Order::Desc),
+            TimeWindow::All => (q, Order::Asc),
+        };
+        let keyset = Keyset {
+            at: Some(appointment::Column::StartsAt),
+            id: appointment::Column::Id,
+            order,
+        };
+        let page = keyset.fetch(db, q.clone(), &window, cursor).await?;
+        Ok(AppointmentConnection::new(page, Total::of(db, q)))
     }
     #[graphql(complexity = "super::list_cost(first, child_complexity)")]
     async fn opportunities(
