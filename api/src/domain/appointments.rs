@@ -2,13 +2,14 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    QuerySelect, Select, Set,
+    Select, Set,
 };
 use serde_json::json;
 
 use entity::{appointment, conversation};
 
 use crate::db::begin_write;
+use crate::domain::scoped;
 use crate::domain::{
     ActivityKind, AppointmentStatus, Scope, activities, conversations, now, truncate,
 };
@@ -162,12 +163,7 @@ pub async fn update(
     scope.require_member("change appointments")?;
     check_details(&d)?;
     let txn = begin_write(db).await?;
-    let current = scoped(scope)
-        .filter(appointment::Column::Id.eq(id))
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-        .ok_or(DomainError::NotFound("appointment"))?;
+    let current = scoped::lock(&txn, scoped(scope), id).await?;
     if current.status == AppointmentStatus::Cancelled.as_str() {
         return Err(DomainError::Conflict("the appointment is cancelled".into()));
     }
@@ -226,12 +222,7 @@ pub async fn cancel(
 ) -> DomainResult<appointment::Model> {
     scope.require_member("cancel appointments")?;
     let txn = begin_write(db).await?;
-    let current = scoped(scope)
-        .filter(appointment::Column::Id.eq(id))
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-        .ok_or(DomainError::NotFound("appointment"))?;
+    let current = scoped::lock(&txn, scoped(scope), id).await?;
     if current.status == AppointmentStatus::Cancelled.as_str() {
         return Ok(current);
     }

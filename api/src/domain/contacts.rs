@@ -2,7 +2,7 @@
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
-    QueryFilter, QuerySelect, Select, Set,
+    QueryFilter, Select, Set,
 };
 use serde_json::json;
 
@@ -10,6 +10,7 @@ use entity::{contact, contact_tag, conversation, tag, user};
 
 use crate::db::begin_write;
 use crate::domain::conversations::escape_like;
+use crate::domain::scoped;
 use crate::domain::{
     ActivityKind, ContactStatus, Role, Scope, activities, addresses, custom_fields, now,
 };
@@ -155,12 +156,7 @@ pub async fn update(
     }
 
     let txn = begin_write(db).await?;
-    let current = scoped(scope)
-        .filter(contact::Column::Id.eq(id))
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-        .ok_or(DomainError::NotFound("contact"))?;
+    let current = scoped::lock(&txn, scoped(scope), id).await?;
     let fields = custom_fields::validate(&txn, scope, &u.custom_fields).await?;
     let conversation_id = conversation::Entity::find()
         .filter(conversation::Column::ContactId.eq(id))
@@ -261,12 +257,7 @@ pub async fn assign_owner(
 ) -> DomainResult<contact::Model> {
     scope.require_member("assign owners")?;
     let txn = begin_write(db).await?;
-    let current = scoped(scope)
-        .filter(contact::Column::Id.eq(id))
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-        .ok_or(DomainError::NotFound("contact"))?;
+    let current = scoped::lock(&txn, scoped(scope), id).await?;
     let owner = match owner_id {
         Some(uid) => Some(
             user::Entity::find_by_id(uid)

@@ -3,7 +3,7 @@
 use sea_orm::sea_query::{Order, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
-    QueryFilter, QuerySelect, Select, Set,
+    QueryFilter, Select, Set,
 };
 use serde_json::json;
 
@@ -12,6 +12,7 @@ use entity::{contact, conversation, message};
 use crate::db::begin_write;
 use crate::domain::activities::{self, Actor, NewActivity};
 use crate::domain::page::{Cursor, Keyset, Page, Window};
+use crate::domain::scoped;
 use crate::domain::{
     ActivityKind, Channel, ContactStatus, ConversationStatus, Scope, contacts, now,
 };
@@ -168,12 +169,7 @@ async fn change(
 ) -> DomainResult<conversation::Model> {
     scope.require_member("change conversations")?;
     let txn = begin_write(db).await?;
-    let current = scoped(scope)
-        .filter(conversation::Column::Id.eq(id))
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-        .ok_or(DomainError::NotFound("conversation"))?;
+    let current = scoped::lock(&txn, scoped(scope), id).await?;
     let Some((mut update, summary, data)) = apply(&current) else {
         // Nothing changes, so nothing is recorded.
         return Ok(current);

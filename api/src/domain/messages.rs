@@ -15,6 +15,7 @@ use crate::db::begin_write;
 use crate::domain::activities::{self, Actor, NewActivity};
 use crate::domain::addresses::{self, Address, IdentityKind};
 use crate::domain::page::{Cursor, Keyset, Page, Window};
+use crate::domain::scoped;
 use crate::domain::{
     ActivityKind, Channel, ContactStatus, ConversationStatus, Direction, MessageStatus,
     NotificationKind, Role, Scope, conversations, now,
@@ -410,12 +411,8 @@ pub async fn send(
         return Err(DomainError::invalid("body", "must not be empty"));
     }
     let txn = begin_write(db).await?;
-    let conversation = conversations::scoped(scope)
-        .filter(conversation::Column::Id.eq(out.conversation_id))
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-        .ok_or(DomainError::NotFound("conversation"))?;
+    let conversation =
+        scoped::lock(&txn, conversations::scoped(scope), out.conversation_id).await?;
     let contact = contact::Entity::find_by_id(conversation.contact_id)
         .lock_exclusive()
         .one(&txn)
@@ -613,12 +610,7 @@ pub async fn mark(
 ) -> DomainResult<message::Model> {
     scope.require_member("flag messages")?;
     let txn = begin_write(db).await?;
-    let current = scoped(scope)
-        .filter(message::Column::Id.eq(id))
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-        .ok_or(DomainError::NotFound("message"))?;
+    let current = scoped::lock(&txn, scoped(scope), id).await?;
     let mut changes = serde_json::Map::new();
     let mut m = current.clone().into_active_model();
     if let Some(v) = important.filter(|v| *v != current.important) {
@@ -662,12 +654,7 @@ pub async fn delete(
 ) -> DomainResult<message::Model> {
     scope.require_member("delete messages")?;
     let txn = begin_write(db).await?;
-    let current = scoped(scope)
-        .filter(message::Column::Id.eq(id))
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-        .ok_or(DomainError::NotFound("message"))?;
+    let current = scoped::lock(&txn, scoped(scope), id).await?;
     if current.deleted_at.is_some() {
         return Ok(current);
     }

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, QuerySelect, Set,
+    IntoActiveModel, QueryFilter, Set,
 };
 use serde_json::json;
 
@@ -13,6 +13,7 @@ use entity::{note, note_mention, user};
 use crate::db::begin_write;
 use crate::domain::activities;
 use crate::domain::notifications::{self, About};
+use crate::domain::scoped;
 use crate::domain::{ActivityKind, NotificationKind, Role, Scope, conversations, now};
 use crate::error::{DomainError, DomainResult};
 
@@ -216,13 +217,12 @@ pub fn scoped(scope: &Scope) -> sea_orm::Select<note::Entity> {
 
 /// The note, if the caller may change it: its author, or an ADMIN.
 async fn editable(txn: &DatabaseTransaction, scope: &Scope, id: i64) -> DomainResult<note::Model> {
-    let n = scoped(scope)
-        .filter(note::Column::Id.eq(id))
-        .filter(note::Column::DeletedAt.is_null())
-        .lock_exclusive()
-        .one(txn)
-        .await?
-        .ok_or(DomainError::NotFound("note"))?;
+    let n = scoped::lock(
+        txn,
+        scoped(scope).filter(note::Column::DeletedAt.is_null()),
+        id,
+    )
+    .await?;
     if n.author_id != scope.user_id && scope.role != Role::Admin {
         return Err(DomainError::Forbidden(
             "only the note's author or an admin may change it".into(),

@@ -1,13 +1,14 @@
 //! Pipelines with ordered stages, and the deals (opportunities) that move through them.
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
+    IntoActiveModel, QueryFilter, QueryOrder, Set,
 };
 use serde_json::json;
 
 use entity::{conversation, opportunity, pipeline, stage};
 
 use crate::db::begin_write;
+use crate::domain::scoped;
 use crate::domain::{ActivityKind, OpportunityStatus, Role, Scope, activities, conversations, now};
 use crate::error::{DomainError, DomainResult};
 
@@ -207,12 +208,7 @@ pub async fn update(
 ) -> DomainResult<opportunity::Model> {
     scope.require_member("change opportunities")?;
     let txn = begin_write(db).await?;
-    let current = opportunity::Entity::find_by_id(id)
-        .filter(opportunity::Column::WorkspaceId.eq(scope.workspace_id))
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-        .ok_or(DomainError::NotFound("opportunity"))?;
+    let current = scoped::lock_own::<opportunity::Entity>(&txn, scope, id).await?;
     let amount = u.amount_minor.or(current.amount_minor);
     let currency = check_money(
         amount,

@@ -2,7 +2,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, QuerySelect, Select, Set,
+    IntoActiveModel, QueryFilter, Select, Set,
 };
 use serde_json::json;
 
@@ -10,6 +10,7 @@ use entity::{conversation, task, user};
 
 use crate::db::begin_write;
 use crate::domain::notifications::{self, About};
+use crate::domain::scoped;
 use crate::domain::{
     ActivityKind, NotificationKind, Role, Scope, TaskStatus, activities, conversations, now,
     truncate,
@@ -193,12 +194,7 @@ pub async fn update(
     let title = u.title.as_deref().map(check_title).transpose()?;
     let description = u.description.map(check_description).transpose()?;
     let txn = begin_write(db).await?;
-    let current = scoped(scope)
-        .filter(task::Column::Id.eq(id))
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-        .ok_or(DomainError::NotFound("task"))?;
+    let current = scoped::lock(&txn, scoped(scope), id).await?;
     if let Some(Some(a)) = u.assignee_id {
         assignee(&txn, scope, a).await?;
     }
@@ -288,12 +284,7 @@ pub async fn update(
 pub async fn delete(db: &DatabaseConnection, scope: &Scope, id: i64) -> DomainResult<i64> {
     scope.require_member("delete tasks")?;
     let txn = begin_write(db).await?;
-    let current = scoped(scope)
-        .filter(task::Column::Id.eq(id))
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-        .ok_or(DomainError::NotFound("task"))?;
+    let current = scoped::lock(&txn, scoped(scope), id).await?;
     let mut m = current.clone().into_active_model();
     m.deleted_at = Set(Some(now()));
     m.updated_at = Set(now());

@@ -8,63 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use async_graphql::dataloader::{DataLoader, Loader};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
 
+pub use crate::domain::scoped::Scoped;
+
 use entity::{
-    activity, appointment, contact, contact_tag, conversation, custom_field_definition,
-    custom_field_value, job, message, message_template, note, note_mention, notification,
-    opportunity, pipeline, plugin, plugin_run, stage, tag, task, user,
+    appointment, contact, contact_tag, conversation, custom_field_definition, custom_field_value,
+    message, note, note_mention, pipeline, plugin, stage, tag, task, user,
 };
-
-/// Entities whose rows belong to a workspace and are looked up by id.
-pub trait Scoped: EntityTrait {
-    fn id_column() -> Self::Column;
-    fn workspace_column() -> Self::Column;
-    fn id_of(model: &Self::Model) -> i64;
-}
-
-macro_rules! scoped {
-    ($($m:ident),+) => {$(
-        impl Scoped for $m::Entity {
-            fn id_column() -> Self::Column { $m::Column::Id }
-            fn workspace_column() -> Self::Column { $m::Column::WorkspaceId }
-            fn id_of(model: &Self::Model) -> i64 { model.id }
-        }
-    )+};
-}
-
-scoped!(
-    user,
-    contact,
-    conversation,
-    message,
-    note,
-    task,
-    appointment,
-    pipeline,
-    plugin,
-    stage,
-    activity,
-    job,
-    message_template,
-    plugin_run,
-    notification,
-    opportunity
-);
-
-/// One row of the caller's workspace by id, outside any loader.
-pub async fn find_scoped<E>(
-    db: &DatabaseConnection,
-    workspace_id: i64,
-    id: i64,
-) -> Result<Option<E::Model>, DbErr>
-where
-    E: Scoped,
-{
-    E::find()
-        .filter(E::id_column().eq(id))
-        .filter(E::workspace_column().eq(workspace_id))
-        .one(db)
-        .await
-}
 
 pub struct ById<E> {
     db: DatabaseConnection,

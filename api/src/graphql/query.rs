@@ -52,7 +52,7 @@ pub struct TaskFilter {
 async fn find<E: super::loaders::Scoped>(ctx: &Context<'_>, id: i64) -> Res<Option<E::Model>> {
     let scope = ctx_scope(ctx)?;
     Ok(
-        super::loaders::find_scoped::<E>(ctx_db(ctx)?, scope.workspace_id, id)
+        crate::domain::scoped::find::<E>(ctx_db(ctx)?, scope.workspace_id, id)
             .await
             .map_err(DomainError::from)?,
     )
