@@ -61,10 +61,12 @@ pub fn is_unique_violation(e: &DbErr) -> bool {
 /// `?`; async-graphql keeps it as the error's source, and this is the one place that reads it.
 /// Internal errors are logged with a reference and reach the client as that reference only.
 pub fn expose(error: &mut async_graphql::ServerError) {
-    let Some(source) = error.source.clone() else {
-        return;
-    };
-    let Some(domain) = source.downcast_ref::<DomainError>() else {
+    let source = error.source.clone();
+    let Some(domain) = source
+        .as_deref()
+        .and_then(|s| s.downcast_ref::<DomainError>())
+    else {
+        engine_code(error);
         return;
     };
     let code = domain.code();
@@ -81,4 +83,66 @@ pub fn expose(error: &mut async_graphql::ServerError) {
         _ => {}
     }
     error.extensions = Some(ext);
+}
+
+/// Errors raised by the GraphQL engine itself (syntax, validation, limits) get a contract code
+/// too; one raised by a resolver keeps the code it set.
+fn engine_code(error: &mut async_graphql::ServerError) {
+    if error
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.get("code").is_some())
+    {
+        return;
+    }
+    let m = &error.message;
+    let code = if m.contains("too complex")
+        || m.contains("nested too deep")
+        || m.contains("too many directives")
+        || m.contains("recursion")
+    {
+        "QUERY_TOO_COMPLEX"
+    } else {
+        "BAD_USER_INPUT"
+    };
+    let mut ext = error.extensions.take().unwrap_or_default();
+    ext.set("code", code);
+    error.extensions = Some(ext);
+}
+
+/// Applies `expose` to every response the schema produces, over HTTP and WebSocket alike.
+pub struct ErrorCodes;
+
+impl async_graphql::extensions::ExtensionFactory for ErrorCodes {
+    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
+        std::sync::Arc::new(ErrorCodes)
+    }
+}
+
+#[async_trait::async_trait]
+impl async_graphql::extensions::Extension for ErrorCodes {
+    async fn request(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        next: async_graphql::extensions::NextRequest<'_>,
+    ) -> async_graphql::Response {
+        let mut response = next.run(ctx).await;
+        response.errors.iter_mut().for_each(expose);
+        response
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        stream: futures::stream::BoxStream<'s, async_graphql::Response>,
+        next: async_graphql::extensions::NextSubscribe<'_>,
+    ) -> futures::stream::BoxStream<'s, async_graphql::Response> {
+        use futures::StreamExt;
+        next.run(ctx, stream)
+            .map(|mut response| {
+                response.errors.iter_mut().for_each(expose);
+                response
+            })
+            .boxed()
+    }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -22,6 +23,8 @@ use crate::graphql::{ConfabSchema, State as GqlState};
 pub struct AppState {
     pub schema: ConfabSchema,
     pub state: Arc<GqlState>,
+    /// Flips to true when the server shuts down; WebSockets close with "going away".
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 pub fn router(app: AppState, max_body_bytes: usize) -> Router {
@@ -161,7 +164,11 @@ async fn graphql_get(
     State(app): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    if let Ok(ws) = ws {
+        return crate::realtime::ws::upgrade(app, &headers, ws);
+    }
     let wants_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -236,7 +243,11 @@ async fn execute(
     match authenticate(&app.state.db, auth).await {
         Ok(scope) => {
             request = request
-                .data(Loaders::new(&app.state.db, scope.workspace_id, &batches))
+                .data(Loaders::new(
+                    &app.state.db,
+                    scope.workspace_id,
+                    Some(&batches),
+                ))
                 .data(scope);
         }
         Err(DomainError::Unauthenticated) => {}
@@ -249,17 +260,13 @@ async fn execute(
             );
         }
     }
-    let mut response = batches.drive(app.schema.execute(request)).await;
-    response.errors.iter_mut().for_each(crate::error::expose);
+    let response = batches.drive(app.schema.execute(request)).await;
+    // Whatever the request committed is now visible: let the event source look at once.
+    app.state.bus.wake();
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
     let mut body = serde_json::to_value(&response).unwrap_or_else(|_| json!({}));
-    if let Some(errors) = body.get_mut("errors").and_then(Value::as_array_mut) {
-        for e in errors {
-            classify(e);
-        }
-    }
     if request_error && let Some(obj) = body.as_object_mut() {
         obj.remove("data");
     }
@@ -269,31 +276,6 @@ async fn execute(
         StatusCode::OK
     };
     respond(status, flavor, body)
-}
-
-/// Gives errors raised by the GraphQL engine itself (syntax, validation, limits) a contract code.
-fn classify(error: &mut Value) {
-    let has_code = error.pointer("/extensions/code").is_some();
-    if has_code {
-        return;
-    }
-    let message = error.get("message").and_then(Value::as_str).unwrap_or("");
-    let code = if message.contains("too complex")
-        || message.contains("nested too deep")
-        || message.contains("too many directives")
-        || message.contains("recursion")
-    {
-        "QUERY_TOO_COMPLEX"
-    } else {
-        "BAD_USER_INPUT"
-    };
-    let obj = error
-        .as_object_mut()
-        .expect("a GraphQL error serializes as an object");
-    let ext = obj.entry("extensions").or_insert_with(|| json!({}));
-    if let Some(ext) = ext.as_object_mut() {
-        ext.insert("code".into(), json!(code));
-    }
 }
 
 fn respond(status: StatusCode, flavor: Flavor, body: Value) -> Response {

@@ -8,6 +8,7 @@ pub mod graphql;
 pub mod http;
 pub mod ids;
 pub mod outbox;
+pub mod realtime;
 
 use std::sync::Arc;
 
@@ -43,6 +44,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             demo.token
         );
     }
+    // Background work (event source, outbox) runs on a handle cloned before the statement
+    // counter is set, so /debug/statements counts what requests cost and nothing else.
+    let background_db = db.clone();
     let statements = config.debug_statements.then(|| {
         let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let c = counter.clone();
@@ -57,7 +61,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let (mut router, dispatcher) = app(db, &config);
+    let bus = realtime::Bus::default();
+    bus.start(
+        background_db.clone(),
+        config.database_url.clone(),
+        shutdown_rx.clone(),
+    );
+    let (mut router, dispatcher) = app(db, background_db, &config, bus, shutdown_rx.clone());
     if let Some(counter) = statements {
         router = router.route(
             "/debug/statements",
@@ -74,28 +84,45 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "Confab listening on http://{}/graphql",
         listener.local_addr()?
     );
+    let signal = async move {
+        shutdown_signal().await;
+        // Tell WebSockets and background tasks first, so open sockets close and the
+        // server can finish its in-flight requests.
+        let _ = shutdown_tx.send(true);
+    };
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(signal)
         .await
         .context("server error")?;
-    let _ = shutdown_tx.send(true);
     let _ = dispatcher.await;
     Ok(())
 }
 
-/// The router and the outbox dispatcher for an open, migrated database.
-pub fn app(db: DatabaseConnection, config: &Config) -> (axum::Router, Dispatcher) {
+/// The router and the outbox dispatcher for an open, migrated database; `background` is the
+/// handle the dispatcher uses.
+pub fn app(
+    db: DatabaseConnection,
+    background: DatabaseConnection,
+    config: &Config,
+    bus: realtime::Bus,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> (axum::Router, Dispatcher) {
     let handle = DispatcherHandle::default();
     let state = Arc::new(graphql::State {
         db: db.clone(),
         dispatcher: handle.clone(),
+        bus,
     });
     let schema = graphql::build(state.clone(), &config.limits);
     let router = http::router(
-        http::AppState { schema, state },
+        http::AppState {
+            schema,
+            state,
+            shutdown,
+        },
         config.limits.max_body_bytes,
     );
-    let dispatcher = Dispatcher::new(db, Arc::new(LogAdapter), handle, config.outbox_poll);
+    let dispatcher = Dispatcher::new(background, Arc::new(LogAdapter), handle, config.outbox_poll);
     (router, dispatcher)
 }
 

@@ -3,6 +3,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_domain;
 mod m20261125_000002_message_search;
+mod m20261125_000003_event_notify;
 
 pub struct Migrator;
 
@@ -12,6 +13,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_domain::Migration),
             Box::new(m20261125_000002_message_search::Migration),
+            Box::new(m20261125_000003_event_notify::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 //! (an SQLite file, or a new PostgreSQL database when `CONFAB_TEST_DATABASE_URL` is set) and
 //! gives tests a GraphQL client and the CLI.
 pub mod contract;
+pub mod ws;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -255,6 +256,12 @@ impl TestServer {
         out.json()["token"].as_str().expect("token").to_string()
     }
 
+    /// A second `confab serve` on the same database (another replica).
+    pub async fn replica(&self) -> Replica {
+        let (child, url) = spawn_server(&self.db).await;
+        Replica { url, _child: child }
+    }
+
     /// SQL statements the server has run so far (`CONFAB_DEBUG_STATEMENTS`).
     pub async fn statements(&self) -> u64 {
         let resp = reqwest::get(format!("{}/debug/statements", self.url))
@@ -384,3 +391,9 @@ pub const RECEIVE: &str = "mutation($input: ReceiveMessageInput!) { receiveMessa
     conversation { id status unreadCount lastMessageAt }
     contact { id name email phone whatsapp }
 } }";
+
+/// Another server process on the same database; stopped when dropped.
+pub struct Replica {
+    pub url: String,
+    _child: Child,
+}

@@ -306,12 +306,19 @@ pub struct Loaders {
 }
 
 impl Loaders {
-    pub fn new(db: &DatabaseConnection, workspace_id: i64, batches: &Batches) -> Self {
+    /// Loaders for one request. With `batches` (HTTP requests) their batches run in waves
+    /// driven by `Batches::drive`; without (long-lived WebSocket connections), on a short timer.
+    pub fn new(db: &DatabaseConnection, workspace_id: i64, batches: Option<&Batches>) -> Self {
         macro_rules! loader {
             ($inner:expr) => {{
-                let batches = batches.clone();
-                DataLoader::new($inner, move |batch| batches.push(batch))
-                    .delay(std::time::Duration::ZERO)
+                match batches {
+                    Some(batches) => {
+                        let batches = batches.clone();
+                        DataLoader::new($inner, move |batch| batches.push(batch))
+                            .delay(std::time::Duration::ZERO)
+                    }
+                    None => DataLoader::new($inner, tokio::spawn),
+                }
             }};
         }
         let d = || db.clone();

@@ -23,11 +23,13 @@ pub type ConfabSchema = Schema<query::Query, mutation::Mutation, subscription::S
 pub struct State {
     pub db: DatabaseConnection,
     pub dispatcher: DispatcherHandle,
+    pub bus: crate::realtime::Bus,
 }
 
 pub fn build(state: Arc<State>, limits: &Limits) -> ConfabSchema {
     Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
         .data(state)
+        .extension(crate::error::ErrorCodes)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(64)

@@ -1131,15 +1131,95 @@ impl CustomFieldDefinition {
 }
 
 /// Events pushed to subscribers. `kind` is an ActivityKind name; the object fields that apply are set.
-#[derive(SimpleObject)]
-pub struct ConversationEvent {
-    pub kind: ActivityKind,
-    pub conversation: Conversation,
-    pub message: Option<Message>,
-    pub note: Option<Note>,
-    pub task: Option<Task>,
-    pub appointment: Option<Appointment>,
-    pub opportunity: Option<Opportunity>,
-    pub activity: Option<Activity>,
-    pub occurred_at: DateTime<Utc>,
+pub struct ConversationEvent(activity::Model);
+
+impl ConversationEvent {
+    pub fn from_activity(a: activity::Model) -> Self {
+        ConversationEvent(a)
+    }
+
+    /// The id of a related object, as the activity recorded it (`messageId`, `noteId`...).
+    fn related(&self, key: &str) -> Option<i64> {
+        self.0.data.get(key).and_then(serde_json::Value::as_i64)
+    }
+}
+
+#[Object]
+impl ConversationEvent {
+    async fn kind(&self) -> ActivityKind {
+        ActivityKind::from_db(&self.0.kind)
+    }
+    async fn conversation(&self, ctx: &Context<'_>) -> Res<Conversation> {
+        let id = self
+            .0
+            .conversation_id
+            .ok_or(DomainError::NotFound("conversation"))?;
+        conversation_of(ctx, id).await
+    }
+    async fn message(&self, ctx: &Context<'_>) -> Res<Option<Message>> {
+        match self.related("messageId") {
+            Some(id) => Ok(ctx_loaders(ctx)?
+                .messages
+                .load_one(id)
+                .await
+                .map_err(load_err)?
+                .map(Message)),
+            None => Ok(None),
+        }
+    }
+    async fn note(&self, ctx: &Context<'_>) -> Res<Option<Note>> {
+        match self.related("noteId") {
+            Some(id) => Ok(ctx_loaders(ctx)?
+                .notes
+                .load_one(id)
+                .await
+                .map_err(load_err)?
+                .map(Note)),
+            None => Ok(None),
+        }
+    }
+    async fn task(&self, ctx: &Context<'_>) -> Res<Option<Task>> {
+        match self.related("taskId") {
+            Some(id) => Ok(ctx_loaders(ctx)?
+                .tasks
+                .load_one(id)
+                .await
+                .map_err(load_err)?
+                .map(Task)),
+            None => Ok(None),
+        }
+    }
+    async fn appointment(&self, ctx: &Context<'_>) -> Res<Option<Appointment>> {
+        match self.related("appointmentId") {
+            Some(id) => Ok(ctx_loaders(ctx)?
+                .appointments
+                .load_one(id)
+                .await
+                .map_err(load_err)?
+                .map(Appointment)),
+            None => Ok(None),
+        }
+    }
+    async fn opportunity(&self, ctx: &Context<'_>) -> Res<Option<Opportunity>> {
+        match self.related("opportunityId") {
+            Some(id) => {
+                let scope = ctx_scope(ctx)?;
+                let found = crate::domain::scoped::find::<opportunity::Entity>(
+                    ctx_db(ctx)?,
+                    scope.workspace_id,
+                    id,
+                )
+                .await
+                .map_err(DomainError::from)?;
+                Ok(found.map(Opportunity))
+            }
+            None => Ok(None),
+        }
+    }
+    async fn activity(&self) -> Activity {
+        Activity(self.0.clone())
+    }
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.0.occurred_at
+    }
 }

@@ -1,0 +1,73 @@
+//! Live updates. Every committed activity and notification becomes an event on the bus, which
+//! fans out to the GraphQL subscriptions of this process.
+//!
+//! Where events come from:
+//! - PostgreSQL: triggers `pg_notify` a compact envelope when an activity or a notification row
+//!   is inserted. NOTIFY is delivered at commit, in commit order, and never for a rolled-back
+//!   transaction, to every replica LISTENing, so a change made through replica A reaches
+//!   subscribers of replica B.
+//! - SQLite (one process): a tailer reads new rows by id after each write (ids follow commit
+//!   order with one writer), woken by the HTTP layer after every mutation.
+mod source;
+pub mod ws;
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+use tokio::sync::{Notify, broadcast};
+
+use entity::{activity, notification};
+
+pub use source::spawn_source;
+
+/// How many events a subscriber may fall behind before it misses some.
+pub const BUFFER: usize = 4096;
+
+#[derive(Clone, Debug)]
+pub enum Event {
+    Activity(Arc<activity::Model>),
+    Notification(Arc<notification::Model>),
+}
+
+/// The process's event bus.
+#[derive(Clone)]
+pub struct Bus {
+    tx: broadcast::Sender<Event>,
+    wake: Arc<Notify>,
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        let (tx, _) = broadcast::channel(BUFFER);
+        Bus {
+            tx,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+}
+
+impl Bus {
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.tx.subscribe()
+    }
+
+    /// Something was committed: look for new events now rather than at the next poll.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    fn publish(&self, event: Event) {
+        // No receiver is not an error: nobody is subscribed right now.
+        let _ = self.tx.send(event);
+    }
+
+    /// Starts the event source for `db` (LISTEN on PostgreSQL, a tailer on SQLite).
+    pub fn start(
+        &self,
+        db: DatabaseConnection,
+        database_url: String,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        spawn_source(self.clone(), db, database_url, shutdown);
+    }
+}

@@ -1,0 +1,125 @@
+//! GraphQL over WebSocket on `/graphql`: `graphql-transport-ws` (graphql-ws library, Apollo,
+//! urql) and the legacy `graphql-ws` (subscriptions-transport-ws), chosen by
+//! `Sec-WebSocket-Protocol`. Auth is the `connection_init` payload's `authorization`.
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_graphql::Data;
+use async_graphql::http::{
+    ALL_WEBSOCKET_PROTOCOLS, WebSocket, WebSocketProtocols as Protocols, WsMessage,
+};
+use axum::extract::ws::{CloseFrame, Message, WebSocket as Socket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+
+use crate::domain::auth::authenticate;
+use crate::graphql::loaders::Loaders;
+use crate::http::AppState;
+
+/// Server pings (graphql-transport-ws) or `ka` messages (legacy) keep idle sockets open
+/// through proxies and tell dead clients apart.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+/// Closing codes: 4403 for a refused token, 1001 "going away" on shutdown.
+pub const CLOSE_FORBIDDEN: u16 = 4403;
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+const AUTH_FAILED: &str = "authentication failed";
+
+pub fn upgrade(app: AppState, headers: &HeaderMap, ws: WebSocketUpgrade) -> Response {
+    let protocol = headers
+        .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split(',')
+                .find_map(|p| Protocols::from_str(p.trim()).ok())
+        })
+        .unwrap_or(Protocols::GraphQLWS);
+    ws.protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| serve(app, socket, protocol))
+}
+
+async fn serve(app: AppState, socket: Socket, protocol: Protocols) {
+    let (mut sink, incoming) = socket.split();
+    let incoming = incoming
+        .take_while(|m| futures::future::ready(!matches!(m, Ok(Message::Close(_)) | Err(_))))
+        .filter_map(|m| {
+            futures::future::ready(match m {
+                Ok(Message::Text(t)) => Some(t.as_str().as_bytes().to_vec()),
+                Ok(Message::Binary(b)) => Some(b.to_vec()),
+                _ => None,
+            })
+        });
+    let db = app.state.db.clone();
+    let mut graphql = WebSocket::new(app.schema.clone(), incoming, protocol)
+        .on_connection_init(move |payload| async move {
+            let header = payload
+                .get("authorization")
+                .or_else(|| payload.get("Authorization"))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+            match authenticate(&db, header.as_deref()).await {
+                Ok(scope) => {
+                    let mut data = Data::default();
+                    data.insert(Loaders::new(&db, scope.workspace_id, None));
+                    data.insert(scope);
+                    Ok(data)
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "websocket connection refused");
+                    Err(async_graphql::Error::new(AUTH_FAILED))
+                }
+            }
+        })
+        .boxed();
+    let mut shutdown = app.shutdown.clone();
+    let mut keepalive =
+        tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
+    loop {
+        tokio::select! {
+            out = graphql.next() => match out {
+                Some(WsMessage::Text(text)) => {
+                    if text.contains(AUTH_FAILED) && text.contains("connection_error") {
+                        // Legacy protocol: it said connection_error; close as the newer one does.
+                        let _ = sink.send(Message::Text(text.into())).await;
+                        close(&mut sink, CLOSE_FORBIDDEN, "Forbidden").await;
+                        return;
+                    }
+                    if sink.send(Message::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Some(WsMessage::Close(code, reason)) => {
+                    let (code, reason) = if reason.contains(AUTH_FAILED) { (CLOSE_FORBIDDEN, "Forbidden".to_string()) } else { (code, reason) };
+                    close(&mut sink, code, &reason).await;
+                    return;
+                }
+                None => {
+                    let _ = sink.close().await;
+                    return;
+                }
+            },
+            _ = keepalive.tick() => {
+                let beat = match protocol {
+                    Protocols::GraphQLWS => r#"{"type":"ping"}"#,
+                    Protocols::SubscriptionsTransportWS => r#"{"type":"ka"}"#,
+                };
+                if sink.send(Message::Text(beat.into())).await.is_err() {
+                    return;
+                }
+            }
+            _ = shutdown.changed() => {
+                close(&mut sink, CLOSE_GOING_AWAY, "server shutting down").await;
+                return;
+            }
+        }
+    }
+}
+
+async fn close(sink: &mut futures::stream::SplitSink<Socket, Message>, code: u16, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.to_owned().into(),
+    };
+    let _ = sink.send(Message::Close(Some(frame))).await;
+    let _ = sink.close().await;
+}

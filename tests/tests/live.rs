@@ -1,0 +1,227 @@
+//! Live updates over WebSocket, on both subprotocols: what each subscription sees, in what
+//! order, and what it never sees.
+use std::time::Duration;
+
+use confab_tests::TestServer;
+use confab_tests::ws::{LEGACY_WS, Refused, TRANSPORT_WS, Ws};
+use serde_json::json;
+
+const INBOX: &str = "subscription { inboxEvents { kind conversation { id unreadCount starred } message { body } activity { actor { kind } } } }";
+const CONVERSATION: &str = "subscription($id: ID!) { conversationEvents(conversationId: $id) { kind message { body } note { body } task { title } occurredAt } }";
+const NOTIFICATIONS: &str = "subscription { notifications { kind text } }";
+
+#[tokio::test]
+async fn the_inbox_sees_new_messages_and_row_changes_on_both_protocols() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    for protocol in [TRANSPORT_WS, LEGACY_WS] {
+        let mut ws = Ws::connect(&server.url, protocol, &server.admin_token)
+            .await
+            .expect("connects");
+        ws.subscribe("inbox", INBOX, json!({})).await;
+        // Give the subscription a moment to attach before the change.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let r = admin
+            .receive(
+                "SMS",
+                "+14155550501",
+                &format!("hello over {protocol}"),
+                None,
+            )
+            .await;
+        let event = ws.next("inbox").await;
+        let e = &event["data"]["inboxEvents"];
+        assert_eq!(e["kind"], "MESSAGE_RECEIVED", "{event}");
+        assert_eq!(e["message"]["body"], format!("hello over {protocol}"));
+        assert_eq!(e["activity"]["actor"]["kind"], "CONTACT");
+        assert_eq!(e["conversation"]["id"], r["conversation"]["id"]);
+
+        admin.ok("mutation($id: ID!) { starConversation(input: {conversationId: $id, starred: true}) { conversation { id } } }", json!({ "id": r["conversation"]["id"] })).await;
+        let star = ws.next("inbox").await;
+        assert_eq!(star["data"]["inboxEvents"]["kind"], "CONVERSATION_STARRED");
+        assert_eq!(star["data"]["inboxEvents"]["conversation"]["starred"], true);
+        admin.ok("mutation($id: ID!) { markConversationRead(input: {conversationId: $id}) { conversation { id } } }", json!({ "id": r["conversation"]["id"] })).await;
+        let read = ws.next("inbox").await;
+        assert_eq!(read["data"]["inboxEvents"]["kind"], "CONVERSATION_READ");
+        assert_eq!(
+            read["data"]["inboxEvents"]["conversation"]["unreadCount"],
+            0
+        );
+        admin.ok("mutation($id: ID!) { starConversation(input: {conversationId: $id, starred: false}) { conversation { id } } }", json!({ "id": r["conversation"]["id"] })).await;
+        assert_eq!(
+            ws.next("inbox").await["data"]["inboxEvents"]["kind"],
+            "CONVERSATION_STARRED"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_conversation_streams_every_change_in_commit_order() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let r = admin.receive("SMS", "+14155550502", "first", None).await;
+    let id = r["conversation"]["id"].clone();
+    let mut ws = Ws::connect(&server.url, TRANSPORT_WS, &server.admin_token)
+        .await
+        .expect("connects");
+    ws.subscribe("c", CONVERSATION, json!({ "id": id })).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    for i in 0..100 {
+        admin
+            .receive("SMS", "+14155550502", &format!("burst {i}"), None)
+            .await;
+    }
+    for i in 0..100 {
+        let e = ws.next("c").await;
+        assert_eq!(e["data"]["conversationEvents"]["kind"], "MESSAGE_RECEIVED");
+        assert_eq!(
+            e["data"]["conversationEvents"]["message"]["body"],
+            format!("burst {i}"),
+            "event {i} out of order"
+        );
+    }
+
+    admin.ok("mutation($c: ID!) { addNote(input: {conversationId: $c, body: \"a note\"}) { note { id } } }", json!({ "c": id })).await;
+    let note = ws.next("c").await;
+    assert_eq!(note["data"]["conversationEvents"]["kind"], "NOTE_ADDED");
+    assert_eq!(note["data"]["conversationEvents"]["note"]["body"], "a note");
+    admin.ok("mutation($c: ID!) { createTask(input: {conversationId: $c, title: \"Call back\"}) { task { id } } }", json!({ "c": id })).await;
+    let task = ws.next("c").await;
+    assert_eq!(task["data"]["conversationEvents"]["kind"], "TASK_CREATED");
+    assert_eq!(
+        task["data"]["conversationEvents"]["task"]["title"],
+        "Call back"
+    );
+    admin.ok("mutation($c: ID!) { sendMessage(input: {conversationId: $c, channel: SMS, body: \"On it\"}) { message { id } } }", json!({ "c": id })).await;
+    let sent = ws.next("c").await;
+    assert_eq!(sent["data"]["conversationEvents"]["kind"], "MESSAGE_SENT");
+    // The dispatcher's SENT status reaches subscribers too.
+    let status = ws.next("c").await;
+    assert_eq!(
+        status["data"]["conversationEvents"]["kind"],
+        "MESSAGE_STATUS_CHANGED"
+    );
+}
+
+#[tokio::test]
+async fn notifications_reach_only_their_user() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let bo_token = server.token("acme", "bo@acme.test", "agent");
+    let cy_token = server.token("acme", "cy@acme.test", "agent");
+    let bo_id = server
+        .client(&bo_token)
+        .ok("{ me { id } }", json!({}))
+        .await["me"]["id"]
+        .clone();
+    let mut bo = Ws::connect(&server.url, LEGACY_WS, &bo_token)
+        .await
+        .expect("connects");
+    let mut cy = Ws::connect(&server.url, TRANSPORT_WS, &cy_token)
+        .await
+        .expect("connects");
+    bo.subscribe("n", NOTIFICATIONS, json!({})).await;
+    cy.subscribe("n", NOTIFICATIONS, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = admin.receive("SMS", "+14155550503", "hi", None).await;
+    admin
+        .ok("mutation($c: ID!) { addNote(input: {conversationId: $c, body: \"@bo please look\"}) { note { id } } }", json!({ "c": r["conversation"]["id"] }))
+        .await;
+    admin
+        .ok("mutation($c: ID!, $a: ID) { createTask(input: {conversationId: $c, title: \"Quote\", assigneeId: $a}) { task { id } } }", json!({ "c": r["conversation"]["id"], "a": bo_id }))
+        .await;
+    admin
+        .ok("mutation($m: ID!, $u: ID!) { forwardMessage(input: {messageId: $m, toUserId: $u}) { message { id } } }", json!({ "m": r["message"]["id"], "u": bo_id }))
+        .await;
+    for kind in ["MENTION", "TASK_ASSIGNED", "MESSAGE_FORWARDED"] {
+        assert_eq!(bo.next("n").await["data"]["notifications"]["kind"], kind);
+    }
+    assert!(
+        cy.quiet("n", Duration::from_millis(500)).await,
+        "cy is told nothing"
+    );
+}
+
+#[tokio::test]
+async fn other_workspaces_and_bad_tokens_get_nothing() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let other_token = server.other_workspace("globex");
+    let r = admin.receive("SMS", "+14155550504", "ours", None).await;
+
+    let mut theirs = Ws::connect(&server.url, TRANSPORT_WS, &other_token)
+        .await
+        .expect("connects");
+    theirs.subscribe("inbox", INBOX, json!({})).await;
+    theirs
+        .subscribe(
+            "peek",
+            CONVERSATION,
+            json!({ "id": r["conversation"]["id"] }),
+        )
+        .await;
+    let peek = theirs.next("peek").await;
+    assert_eq!(
+        peek["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{peek}"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    admin
+        .receive("SMS", "+14155550504", "still ours", None)
+        .await;
+    server
+        .client(&other_token)
+        .receive("SMS", "+14155550599", "theirs", None)
+        .await;
+    let first = theirs.next("inbox").await;
+    assert_eq!(
+        first["data"]["inboxEvents"]["message"]["body"], "theirs",
+        "our message never reached them"
+    );
+
+    for protocol in [TRANSPORT_WS, LEGACY_WS] {
+        match Ws::connect(&server.url, protocol, "cfb_wrong").await {
+            Err(Refused::Closed(code)) => assert_eq!(code, 4403, "{protocol}"),
+            Err(other) => panic!("{protocol}: expected a 4403 close, got {other:?}"),
+            Ok(_) => panic!("{protocol}: a wrong token was accepted"),
+        }
+    }
+    let integration = server.token("acme", "gw@acme.test", "integration");
+    let mut gw = Ws::connect(&server.url, TRANSPORT_WS, &integration)
+        .await
+        .expect("connects");
+    gw.subscribe("inbox", INBOX, json!({})).await;
+    assert_eq!(
+        gw.next("inbox").await["errors"][0]["extensions"]["code"],
+        "FORBIDDEN"
+    );
+}
+
+#[tokio::test]
+async fn a_change_on_one_replica_reaches_subscribers_of_another() {
+    let server = TestServer::start().await;
+    if !server.db.is_postgres() {
+        eprintln!("replicas share a database only on PostgreSQL; set CONFAB_TEST_DATABASE_URL");
+        return;
+    }
+    let replica = server.replica().await;
+    let mut ws = Ws::connect(&replica.url, TRANSPORT_WS, &server.admin_token)
+        .await
+        .expect("connects to B");
+    ws.subscribe("inbox", INBOX, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in 0..20 {
+        server
+            .admin()
+            .receive("WHATSAPP", "+14155550505", &format!("via A {i}"), None)
+            .await;
+    }
+    for i in 0..20 {
+        let e = ws.next("inbox").await;
+        assert_eq!(
+            e["data"]["inboxEvents"]["message"]["body"],
+            format!("via A {i}")
+        );
+    }
+}
