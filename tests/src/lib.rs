@@ -18,11 +18,13 @@ pub fn binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().expect("the test binary knows its path");
-        // target/<profile>/deps/<test> -> target/<profile>/confab
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("tests run from target/<profile>/deps");
+        // Tests run from target/<profile>/deps/, the bench from target/<profile>/.
+        let dir = exe.parent().expect("the executable has a folder");
+        let profile_dir = if dir.file_name().is_some_and(|n| n == "deps") {
+            dir.parent().expect("target/<profile>")
+        } else {
+            dir
+        };
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = std::process::Command::new(cargo);
         build.args(["build", "--quiet", "-p", "confab", "--bin", "confab"]);
@@ -167,10 +169,11 @@ pub fn cli(db: &TestDb, args: &[&str]) -> CliOutput {
 
 /// A running `confab serve` on its own database, with an admin of workspace "acme".
 pub struct TestServer {
+    // Fields drop in order: the server stops before its database is removed.
+    child: Child,
     pub db: TestDb,
     pub url: String,
     pub admin_token: String,
-    child: Child,
 }
 
 impl TestServer {
@@ -254,6 +257,25 @@ impl TestServer {
         );
         assert!(out.success, "bootstrap failed: {}", out.stderr);
         out.json()["token"].as_str().expect("token").to_string()
+    }
+
+    /// Asks the server to shut down (SIGTERM) and waits for it to exit; returns its exit status.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("the server is running");
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("the server exits within 20 s")
+            .expect("wait for the server")
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// A second `confab serve` on the same database (another replica).

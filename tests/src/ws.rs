@@ -7,7 +7,6 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub const TRANSPORT_WS: &str = "graphql-transport-ws";
@@ -143,9 +142,4 @@ impl Ws {
             }
         }
     }
-}
-
-/// The code a server closes with.
-pub fn code(c: CloseCode) -> u16 {
-    u16::from(c)
 }

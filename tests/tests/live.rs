@@ -225,3 +225,45 @@ async fn a_change_on_one_replica_reaches_subscribers_of_another() {
         );
     }
 }
+
+#[tokio::test]
+async fn refused_changes_publish_nothing() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let r = admin.receive("SMS", "+14155550506", "hi", None).await;
+    let id = r["conversation"]["id"].clone();
+    admin
+        .ok("mutation($c: ID!) { updateContact(input: {contactId: $c, status: DND}) { contact { id } } }", json!({ "c": r["contact"]["id"] }))
+        .await;
+    let mut ws = Ws::connect(&server.url, TRANSPORT_WS, &server.admin_token)
+        .await
+        .expect("connects");
+    ws.subscribe("c", CONVERSATION, json!({ "id": id })).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refused = admin
+        .gql("mutation($c: ID!) { sendMessage(input: {conversationId: $c, channel: SMS, body: \"promo\"}) { message { id } } }", json!({ "c": id }))
+        .await;
+    assert_eq!(refused.code(), "CONTACT_DND");
+    let bad = admin.gql("mutation($c: ID!) { createTask(input: {conversationId: $c, title: \"\"}) { task { id } } }", json!({ "c": id })).await;
+    assert_eq!(bad.code(), "BAD_USER_INPUT");
+    assert!(
+        ws.quiet("c", Duration::from_millis(600)).await,
+        "a refused change publishes no event"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_closes_sockets_with_going_away() {
+    let mut server = TestServer::start().await;
+    let mut ws = Ws::connect(&server.url, TRANSPORT_WS, &server.admin_token)
+        .await
+        .expect("connects");
+    ws.subscribe("inbox", INBOX, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let status = server.terminate().await;
+    assert_eq!(ws.closed().await, 1001, "going away");
+    assert!(
+        status.success(),
+        "a graceful shutdown exits cleanly: {status}"
+    );
+}

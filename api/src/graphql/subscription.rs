@@ -62,11 +62,11 @@ fn activities(
         .filter_map(move |item| {
             futures::future::ready(match item {
                 Ok(Event::Activity(a))
-                    if a.workspace_id == workspace && a.conversation_id.is_some() && keep(&a) =>
+                    if a.activity.workspace_id == workspace
+                        && a.conversation.is_some()
+                        && keep(&a.activity) =>
                 {
-                    Some(Ok(ConversationEvent::from_activity(Arc::unwrap_or_clone(
-                        a,
-                    ))))
+                    Some(Ok(ConversationEvent(a)))
                 }
                 Ok(_) => None,
                 Err(BroadcastStreamRecvError::Lagged(n)) => Some(Err(dropped(n))),

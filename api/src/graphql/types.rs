@@ -1131,95 +1131,40 @@ impl CustomFieldDefinition {
 }
 
 /// Events pushed to subscribers. `kind` is an ActivityKind name; the object fields that apply are set.
-pub struct ConversationEvent(activity::Model);
-
-impl ConversationEvent {
-    pub fn from_activity(a: activity::Model) -> Self {
-        ConversationEvent(a)
-    }
-
-    /// The id of a related object, as the activity recorded it (`messageId`, `noteId`...).
-    fn related(&self, key: &str) -> Option<i64> {
-        self.0.data.get(key).and_then(serde_json::Value::as_i64)
-    }
-}
+/// The rows were loaded once when the event was published, and are shared by every subscriber.
+pub struct ConversationEvent(pub std::sync::Arc<crate::realtime::LoadedActivity>);
 
 #[Object]
 impl ConversationEvent {
     async fn kind(&self) -> ActivityKind {
-        ActivityKind::from_db(&self.0.kind)
+        ActivityKind::from_db(&self.0.activity.kind)
     }
-    async fn conversation(&self, ctx: &Context<'_>) -> Res<Conversation> {
-        let id = self
-            .0
-            .conversation_id
-            .ok_or(DomainError::NotFound("conversation"))?;
-        conversation_of(ctx, id).await
+    async fn conversation(&self) -> Res<Conversation> {
+        self.0
+            .conversation
+            .clone()
+            .map(Conversation)
+            .ok_or_else(|| DomainError::NotFound("conversation").into())
     }
-    async fn message(&self, ctx: &Context<'_>) -> Res<Option<Message>> {
-        match self.related("messageId") {
-            Some(id) => Ok(ctx_loaders(ctx)?
-                .messages
-                .load_one(id)
-                .await
-                .map_err(load_err)?
-                .map(Message)),
-            None => Ok(None),
-        }
+    async fn message(&self) -> Option<Message> {
+        self.0.message.clone().map(Message)
     }
-    async fn note(&self, ctx: &Context<'_>) -> Res<Option<Note>> {
-        match self.related("noteId") {
-            Some(id) => Ok(ctx_loaders(ctx)?
-                .notes
-                .load_one(id)
-                .await
-                .map_err(load_err)?
-                .map(Note)),
-            None => Ok(None),
-        }
+    async fn note(&self) -> Option<Note> {
+        self.0.note.clone().map(Note)
     }
-    async fn task(&self, ctx: &Context<'_>) -> Res<Option<Task>> {
-        match self.related("taskId") {
-            Some(id) => Ok(ctx_loaders(ctx)?
-                .tasks
-                .load_one(id)
-                .await
-                .map_err(load_err)?
-                .map(Task)),
-            None => Ok(None),
-        }
+    async fn task(&self) -> Option<Task> {
+        self.0.task.clone().map(Task)
     }
-    async fn appointment(&self, ctx: &Context<'_>) -> Res<Option<Appointment>> {
-        match self.related("appointmentId") {
-            Some(id) => Ok(ctx_loaders(ctx)?
-                .appointments
-                .load_one(id)
-                .await
-                .map_err(load_err)?
-                .map(Appointment)),
-            None => Ok(None),
-        }
+    async fn appointment(&self) -> Option<Appointment> {
+        self.0.appointment.clone().map(Appointment)
     }
-    async fn opportunity(&self, ctx: &Context<'_>) -> Res<Option<Opportunity>> {
-        match self.related("opportunityId") {
-            Some(id) => {
-                let scope = ctx_scope(ctx)?;
-                let found = crate::domain::scoped::find::<opportunity::Entity>(
-                    ctx_db(ctx)?,
-                    scope.workspace_id,
-                    id,
-                )
-                .await
-                .map_err(DomainError::from)?;
-                Ok(found.map(Opportunity))
-            }
-            None => Ok(None),
-        }
+    async fn opportunity(&self) -> Option<Opportunity> {
+        self.0.opportunity.clone().map(Opportunity)
     }
     async fn activity(&self) -> Activity {
-        Activity(self.0.clone())
+        Activity(self.0.activity.clone())
     }
     async fn occurred_at(&self) -> DateTime<Utc> {
-        self.0.occurred_at
+        self.0.activity.occurred_at
     }
 }

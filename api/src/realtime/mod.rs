@@ -25,8 +25,53 @@ pub const BUFFER: usize = 4096;
 
 #[derive(Clone, Debug)]
 pub enum Event {
-    Activity(Arc<activity::Model>),
+    Activity(Arc<LoadedActivity>),
     Notification(Arc<notification::Model>),
+}
+
+/// An activity with the rows its event shows, loaded once per replica when it is published
+/// rather than once per subscriber.
+#[derive(Debug)]
+pub struct LoadedActivity {
+    pub activity: activity::Model,
+    pub conversation: Option<entity::conversation::Model>,
+    pub message: Option<entity::message::Model>,
+    pub note: Option<entity::note::Model>,
+    pub task: Option<entity::task::Model>,
+    pub appointment: Option<entity::appointment::Model>,
+    pub opportunity: Option<entity::opportunity::Model>,
+}
+
+impl LoadedActivity {
+    /// Loads what the activity refers to (its `...Id` data fields), within its workspace.
+    pub async fn load(
+        db: &DatabaseConnection,
+        activity: activity::Model,
+    ) -> Result<Self, sea_orm::DbErr> {
+        use crate::domain::scoped;
+        let ws = activity.workspace_id;
+        let id = |key: &str| activity.data.get(key).and_then(serde_json::Value::as_i64);
+        async fn opt<E: scoped::Scoped>(
+            db: &DatabaseConnection,
+            ws: i64,
+            id: Option<i64>,
+        ) -> Result<Option<E::Model>, sea_orm::DbErr> {
+            match id {
+                Some(id) => scoped::find::<E>(db, ws, id).await,
+                None => Ok(None),
+            }
+        }
+        Ok(LoadedActivity {
+            conversation: opt::<entity::conversation::Entity>(db, ws, activity.conversation_id)
+                .await?,
+            message: opt::<entity::message::Entity>(db, ws, id("messageId")).await?,
+            note: opt::<entity::note::Entity>(db, ws, id("noteId")).await?,
+            task: opt::<entity::task::Entity>(db, ws, id("taskId")).await?,
+            appointment: opt::<entity::appointment::Entity>(db, ws, id("appointmentId")).await?,
+            opportunity: opt::<entity::opportunity::Entity>(db, ws, id("opportunityId")).await?,
+            activity,
+        })
+    }
 }
 
 /// The process's event bus.

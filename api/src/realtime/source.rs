@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use entity::{activity, notification};
 
-use super::{Bus, Event};
+use super::{Bus, Event, LoadedActivity};
 
 pub const CHANNEL: &str = "confab_events";
 const TAIL_POLL: Duration = Duration::from_millis(250);
@@ -98,10 +98,13 @@ async fn listen(
 
 async fn load_and_publish(bus: &Bus, db: &DatabaseConnection, env: &Envelope) {
     let loaded = match env.t.as_str() {
-        "a" => activity::Entity::find_by_id(env.id)
-            .one(db)
-            .await
-            .map(|r| r.map(|m| Event::Activity(Arc::new(m)))),
+        "a" => match activity::Entity::find_by_id(env.id).one(db).await {
+            Ok(Some(a)) => LoadedActivity::load(db, a)
+                .await
+                .map(|l| Some(Event::Activity(Arc::new(l)))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        },
         "n" => notification::Entity::find_by_id(env.id)
             .one(db)
             .await
@@ -162,7 +165,12 @@ async fn tail(bus: Bus, db: DatabaseConnection, mut shutdown: watch::Receiver<bo
                 full = a.len() as u64 == TAIL_BATCH || n.len() as u64 == TAIL_BATCH;
                 for row in a {
                     last_activity = row.id;
-                    bus.publish(Event::Activity(Arc::new(row)));
+                    match LoadedActivity::load(&db, row).await {
+                        Ok(loaded) => bus.publish(Event::Activity(Arc::new(loaded))),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "event tailer: cannot load an event's rows")
+                        }
+                    }
                 }
                 for row in n {
                     last_notification = row.id;
