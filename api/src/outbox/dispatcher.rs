@@ -268,12 +268,155 @@ fn backoff(attempts: i32) -> ChronoDuration {
 
 #[cfg(test)]
 mod tests {
-    use super::backoff;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::domain::Role;
+    use crate::domain::messages::{self, Inbound, Outbound};
 
     #[test]
     fn backoff_grows_and_is_capped() {
         assert_eq!(backoff(1).num_seconds(), 2);
         assert_eq!(backoff(3).num_seconds(), 8);
         assert_eq!(backoff(50).num_seconds(), 256);
+    }
+
+    /// Fails every send, temporarily or for good.
+    struct Failing {
+        permanent: bool,
+        calls: AtomicUsize,
+    }
+
+    impl ChannelAdapter for Failing {
+        fn send<'a>(
+            &'a self,
+            _: &'a Outgoing,
+        ) -> futures::future::BoxFuture<'a, Result<Accepted, SendError>> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let permanent = self.permanent;
+            Box::pin(async move {
+                if permanent {
+                    Err(SendError::Permanent("number does not exist".into()))
+                } else {
+                    Err(SendError::Temporary("gateway timeout".into()))
+                }
+            })
+        }
+    }
+
+    async fn queued_message(dir: &std::path::Path) -> (DatabaseConnection, i64) {
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        let db = crate::db::connect(&url).await.expect("connect");
+        crate::db::migrate(&db).await.expect("migrate");
+        let boot = crate::domain::workspaces::bootstrap(&db, "acme", "a@acme.test")
+            .await
+            .expect("bootstrap");
+        let scope = crate::domain::auth::authenticate(&db, Some(&boot.token))
+            .await
+            .expect("token");
+        assert_eq!(scope.role, Role::Admin);
+        let inbound = Inbound {
+            channel: Channel::Sms,
+            from: "+14155550101".into(),
+            body: "hi".into(),
+            subject: None,
+            external_id: None,
+            contact_name: None,
+            received_at: None,
+        };
+        let received = messages::receive(&db, &scope, inbound)
+            .await
+            .expect("receive");
+        let out = Outbound {
+            conversation_id: received.conversation.id,
+            channel: Channel::Sms,
+            body: Some("hello".into()),
+            subject: None,
+            template: None,
+        };
+        let (message, _) = messages::send(&db, &scope, out).await.expect("send");
+        (db, message.id)
+    }
+
+    /// Makes every pending row due now, as if the backoff had passed.
+    async fn time_passes(db: &DatabaseConnection) {
+        outbox::Entity::update_many()
+            .col_expr(
+                outbox::Column::NextAttemptAt,
+                Expr::value(now() - ChronoDuration::seconds(1)),
+            )
+            .exec(db)
+            .await
+            .expect("update");
+    }
+
+    #[tokio::test]
+    async fn temporary_failures_retry_with_backoff_then_fail_with_the_reason() {
+        let dir = std::env::temp_dir().join(format!("confab-dispatch-{:x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let (db, message_id) = queued_message(&dir).await;
+        let adapter = Arc::new(Failing {
+            permanent: false,
+            calls: AtomicUsize::new(0),
+        });
+        let d = Dispatcher::new(
+            db.clone(),
+            adapter.clone(),
+            DispatcherHandle::default(),
+            Duration::from_secs(1),
+        );
+        for attempt in 1..=MAX_ATTEMPTS {
+            assert_eq!(
+                d.drain().await.expect("drain"),
+                1,
+                "attempt {attempt} is due"
+            );
+            // Not due again until the backoff has passed.
+            assert_eq!(d.drain().await.expect("drain"), 0);
+            time_passes(&db).await;
+        }
+        assert_eq!(adapter.calls.load(Ordering::SeqCst), MAX_ATTEMPTS as usize);
+        assert_eq!(
+            d.drain().await.expect("drain"),
+            0,
+            "nothing is retried after the last try"
+        );
+        let msg = message::Entity::find_by_id(message_id)
+            .one(&db)
+            .await
+            .expect("read")
+            .expect("message");
+        assert_eq!(msg.status, "FAILED");
+        assert_eq!(msg.failed_reason.as_deref(), Some("gateway timeout"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_fails_at_once() {
+        let dir = std::env::temp_dir().join(format!("confab-dispatch-{:x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let (db, message_id) = queued_message(&dir).await;
+        let adapter = Arc::new(Failing {
+            permanent: true,
+            calls: AtomicUsize::new(0),
+        });
+        let d = Dispatcher::new(
+            db.clone(),
+            adapter.clone(),
+            DispatcherHandle::default(),
+            Duration::from_secs(1),
+        );
+        assert_eq!(d.drain().await.expect("drain"), 1);
+        time_passes(&db).await;
+        assert_eq!(d.drain().await.expect("drain"), 0);
+        let msg = message::Entity::find_by_id(message_id)
+            .one(&db)
+            .await
+            .expect("read")
+            .expect("message");
+        assert_eq!(msg.status, "FAILED");
+        assert_eq!(msg.failed_reason.as_deref(), Some("number does not exist"));
+        assert_eq!(adapter.calls.load(Ordering::SeqCst), 1);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
