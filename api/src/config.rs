@@ -17,6 +17,11 @@ pub struct Config {
     /// Count SQL statements and serve the count on `GET /debug/statements` (tests and
     /// profiling only; `CONFAB_DEBUG_STATEMENTS=1`).
     pub debug_statements: bool,
+    /// Let tests move the clock forward on `POST /debug/clock?advance=SECONDS`
+    /// (`CONFAB_TEST_CLOCK=1`; never in production).
+    pub test_clock: bool,
+    /// How often the scheduler looks for due jobs when nothing woke it.
+    pub scheduler_poll: Duration,
 }
 
 /// What a single request may cost before it runs.
@@ -46,6 +51,8 @@ impl Config {
             bootstrap_demo: true,
             outbox_poll: Duration::from_millis(500),
             debug_statements: std::env::var("CONFAB_DEBUG_STATEMENTS").is_ok_and(|v| v == "1"),
+            test_clock: std::env::var("CONFAB_TEST_CLOCK").is_ok_and(|v| v == "1"),
+            scheduler_poll: Duration::from_secs(1),
         }
     }
 }

@@ -263,6 +263,7 @@ async fn execute(
     let response = batches.drive(app.schema.execute(request)).await;
     // Whatever the request committed is now visible: let the event source look at once.
     app.state.bus.wake();
+    app.state.scheduler.wake();
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());

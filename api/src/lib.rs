@@ -9,6 +9,7 @@ pub mod http;
 pub mod ids;
 pub mod outbox;
 pub mod realtime;
+pub mod scheduler;
 
 use std::sync::Arc;
 
@@ -67,7 +68,44 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config.database_url.clone(),
         shutdown_rx.clone(),
     );
-    let (mut router, dispatcher) = app(db, background_db, &config, bus, shutdown_rx.clone());
+    let scheduler_handle = scheduler::SchedulerHandle::default();
+    let (mut router, dispatcher) = app(
+        db,
+        background_db.clone(),
+        &config,
+        bus.clone(),
+        scheduler_handle.clone(),
+        shutdown_rx.clone(),
+    );
+    let scheduler = scheduler::Scheduler::new(
+        background_db,
+        scheduler_handle.clone(),
+        config.scheduler_poll,
+        bus,
+    );
+    let scheduler = tokio::spawn(scheduler.run(shutdown_rx.clone()));
+    if config.test_clock {
+        tracing::warn!(
+            "test clock on: POST /debug/clock?advance=SECONDS moves time (CONFAB_TEST_CLOCK)"
+        );
+        router = router.route(
+            "/debug/clock",
+            axum::routing::get(|| async { domain::now().to_rfc3339() }).post(
+                move |axum::extract::Query(q): axum::extract::Query<
+                    std::collections::HashMap<String, i64>,
+                >| {
+                    let handle = scheduler_handle.clone();
+                    async move {
+                        domain::clock::advance(chrono::Duration::seconds(
+                            q.get("advance").copied().unwrap_or(0),
+                        ));
+                        handle.wake();
+                        domain::now().to_rfc3339()
+                    }
+                },
+            ),
+        );
+    }
     if let Some(counter) = statements {
         router = router.route(
             "/debug/statements",
@@ -95,6 +133,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("server error")?;
     let _ = dispatcher.await;
+    let _ = scheduler.await;
     Ok(())
 }
 
@@ -105,6 +144,7 @@ pub fn app(
     background: DatabaseConnection,
     config: &Config,
     bus: realtime::Bus,
+    scheduler: scheduler::SchedulerHandle,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> (axum::Router, Dispatcher) {
     let handle = DispatcherHandle::default();
@@ -112,6 +152,7 @@ pub fn app(
         db: db.clone(),
         dispatcher: handle.clone(),
         bus,
+        scheduler,
     });
     let schema = graphql::build(state.clone(), &config.limits);
     let router = http::router(

@@ -273,6 +273,11 @@ impl TestServer {
             .expect("wait for the server")
     }
 
+    /// Moves the server's clock forward (the test clock); returns the new server time.
+    pub async fn advance(&self, seconds: i64) -> String {
+        advance_clock(&self.url, seconds).await
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
@@ -310,6 +315,7 @@ async fn spawn_server(db: &TestDb) -> (Child, String) {
         .args(["serve", "--listen", "127.0.0.1:0", "--no-demo"])
         .env("DATABASE_URL", &db.url)
         .env("CONFAB_DEBUG_STATEMENTS", "1")
+        .env("CONFAB_TEST_CLOCK", "1")
         .env(
             "CONFAB_LOG",
             std::env::var("CONFAB_TEST_LOG").unwrap_or_else(|_| "warn".into()),
@@ -418,4 +424,18 @@ pub const RECEIVE: &str = "mutation($input: ReceiveMessageInput!) { receiveMessa
 pub struct Replica {
     pub url: String,
     _child: Child,
+}
+
+/// Moves the clock of the server at `url` forward by `seconds`; returns its new time (RFC 3339).
+pub async fn advance_clock(url: &str, seconds: i64) -> String {
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/debug/clock?advance={seconds}"))
+        .send()
+        .await
+        .expect("the test clock answers");
+    assert!(
+        resp.status().is_success(),
+        "the server runs with CONFAB_TEST_CLOCK=1"
+    );
+    resp.text().await.expect("a time")
 }

@@ -50,9 +50,27 @@ impl Scope {
     }
 }
 
-/// The current time at the precision both databases keep (microseconds).
+/// The current time at the precision both databases keep (microseconds), as the process's
+/// clock says: the system clock, moved forward by `clock::advance` when the test clock is on.
 pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
+    (Utc::now() + clock::offset()).trunc_subsecs(6)
+}
+
+/// The process clock. Tests start the server with `CONFAB_TEST_CLOCK=1` and move time forward
+/// through `POST /debug/clock` instead of sleeping; in production the offset stays zero.
+pub mod clock {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    static OFFSET_MICROS: AtomicI64 = AtomicI64::new(0);
+
+    pub fn offset() -> chrono::Duration {
+        chrono::Duration::microseconds(OFFSET_MICROS.load(Ordering::Relaxed))
+    }
+
+    /// Moves the clock forward; it never goes back.
+    pub fn advance(by: chrono::Duration) {
+        OFFSET_MICROS.fetch_add(by.num_microseconds().unwrap_or(0).max(0), Ordering::Relaxed);
+    }
 }
 
 /// A timestamp at the precision both databases keep.

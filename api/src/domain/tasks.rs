@@ -160,6 +160,7 @@ pub async fn create(
     .insert(&txn)
     .await?;
     tell_assignee(&txn, scope, &created).await?;
+    crate::scheduler::jobs::reschedule_task(&txn, &created).await?;
     activities::by_user(
         &txn,
         scope,
@@ -257,6 +258,7 @@ pub async fn update(
     if reassigned.is_some() {
         tell_assignee(&txn, scope, &updated).await?;
     }
+    crate::scheduler::jobs::reschedule_task(&txn, &updated).await?;
     let (kind, summary) = match new_status {
         Some(TaskStatus::Completed) => (
             ActivityKind::TaskCompleted,
@@ -288,7 +290,8 @@ pub async fn delete(db: &DatabaseConnection, scope: &Scope, id: i64) -> DomainRe
     let mut m = current.clone().into_active_model();
     m.deleted_at = Set(Some(now()));
     m.updated_at = Set(now());
-    m.update(&txn).await?;
+    let deleted = m.update(&txn).await?;
+    crate::scheduler::jobs::reschedule_task(&txn, &deleted).await?;
     activities::by_user(
         &txn,
         scope,

@@ -24,6 +24,7 @@ pub struct State {
     pub db: DatabaseConnection,
     pub dispatcher: DispatcherHandle,
     pub bus: crate::realtime::Bus,
+    pub scheduler: crate::scheduler::SchedulerHandle,
 }
 
 pub fn build(state: Arc<State>, limits: &Limits) -> ConfabSchema {

@@ -399,9 +399,25 @@ impl Query {
         first: Option<i32>,
         after: Option<String>,
     ) -> Res<JobConnection> {
-        let _ = (status, first, after);
         let scope = ctx_scope(ctx)?;
         scope.require_role(&[Role::Admin], "read the scheduler's jobs")?;
-        Err(DomainError::NotImplemented("jobs (issue #6)").into())
+        let db = ctx_db(ctx)?;
+        let window = Window::new(&PageArgs::forward(first, after))?;
+        let mut q = crate::domain::scoped::rows::<entity::job::Entity>(scope.workspace_id);
+        if let Some(s) = status {
+            q = q.filter(entity::job::Column::Status.eq(s.as_str()));
+        }
+        let keyset = Keyset {
+            at: Some(entity::job::Column::DueAt),
+            id: entity::job::Column::Id,
+            order: Order::Asc,
+        };
+        let page = keyset
+            .fetch(db, q.clone(), &window, |j| Cursor {
+                at: Some(j.due_at.timestamp_micros()),
+                id: j.id,
+            })
+            .await?;
+        Ok(JobConnection::new(page, Total::of(db, q)))
     }
 }

@@ -1,0 +1,106 @@
+//! Putting jobs on the schedule, from inside the transaction of the change that causes them.
+//! Each occurrence has a unique key, so scheduling it twice has the effect of once.
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use serde_json::Value;
+
+use entity::job;
+
+use crate::domain::{JobStatus, now};
+use crate::error::DomainResult;
+
+pub const MAX_ATTEMPTS: i32 = 5;
+
+/// Schedules one occurrence. A key already pending stays as it is; a cancelled one is revived.
+pub async fn schedule(
+    db: &impl ConnectionTrait,
+    workspace_id: i64,
+    kind: &str,
+    key: &str,
+    due_at: DateTime<Utc>,
+    payload: Value,
+) -> DomainResult<()> {
+    let row = job::ActiveModel {
+        workspace_id: Set(workspace_id),
+        kind: Set(kind.to_string()),
+        unique_key: Set(key.to_string()),
+        payload: Set(payload),
+        status: Set(JobStatus::Pending.as_str().into()),
+        due_at: Set(due_at),
+        attempts: Set(0),
+        max_attempts: Set(MAX_ATTEMPTS),
+        created_at: Set(now()),
+        ..Default::default()
+    };
+    let on_conflict = OnConflict::column(job::Column::UniqueKey)
+        .update_columns([
+            job::Column::Status,
+            job::Column::DueAt,
+            job::Column::Attempts,
+            job::Column::Payload,
+        ])
+        .value(job::Column::LastError, Expr::value(Option::<String>::None))
+        .value(
+            job::Column::FinishedAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .action_and_where(
+            Expr::col((job::Entity, job::Column::Status)).eq(JobStatus::Cancelled.as_str()),
+        )
+        .to_owned();
+    // Zero rows when the key is already pending or done: that is the point.
+    job::Entity::insert(row)
+        .on_conflict(on_conflict)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Cancels the pending jobs whose key starts with `prefix` (e.g. every job of one task).
+pub async fn cancel(
+    db: &impl ConnectionTrait,
+    workspace_id: i64,
+    prefix: &str,
+) -> DomainResult<()> {
+    job::Entity::update_many()
+        .col_expr(
+            job::Column::Status,
+            Expr::value(JobStatus::Cancelled.as_str()),
+        )
+        .col_expr(job::Column::FinishedAt, Expr::value(now()))
+        .filter(job::Column::WorkspaceId.eq(workspace_id))
+        .filter(job::Column::Status.eq(JobStatus::Pending.as_str()))
+        .filter(job::Column::UniqueKey.starts_with(prefix))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Puts a task's reminder and overdue alert on the schedule as the task now stands: pending
+/// ones are cancelled first; completed or deleted tasks get none; times already past get none.
+pub async fn reschedule_task(
+    db: &impl ConnectionTrait,
+    t: &entity::task::Model,
+) -> DomainResult<()> {
+    let prefix = format!("task:{}:", t.id);
+    cancel(db, t.workspace_id, &prefix).await?;
+    if t.deleted_at.is_some() || t.status == crate::domain::TaskStatus::Completed.as_str() {
+        return Ok(());
+    }
+    let at = now();
+    if let Some(remind) = t.remind_at.filter(|r| *r > at) {
+        let key = format!("{prefix}remind:{}", remind.timestamp_micros());
+        let payload = serde_json::json!({ "taskId": t.id, "remindAt": remind });
+        schedule(db, t.workspace_id, TASK_REMINDER, &key, remind, payload).await?;
+    }
+    if let Some(due) = t.due_at.filter(|d| *d > at) {
+        let key = format!("{prefix}overdue:{}", due.timestamp_micros());
+        let payload = serde_json::json!({ "taskId": t.id, "dueAt": due });
+        schedule(db, t.workspace_id, TASK_OVERDUE, &key, due, payload).await?;
+    }
+    Ok(())
+}
+
+pub const TASK_REMINDER: &str = "task.reminder";
+pub const TASK_OVERDUE: &str = "task.overdue";

@@ -1,0 +1,235 @@
+//! The durable scheduler: jobs live in the database, workers claim due ones in batches under a
+//! lease (on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so replicas share the work), run each in
+//! one transaction with the job's own DONE mark, and retry failures with backoff until FAILED.
+mod handlers;
+pub mod jobs;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Duration as ChronoDuration;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
+    QueryFilter, Statement,
+};
+use tokio::sync::{Notify, watch};
+
+use entity::job;
+
+use crate::db::begin_write;
+use crate::domain::{JobStatus, now};
+use crate::error::{DomainError, DomainResult};
+
+const BATCH: i64 = 100;
+/// A claimed job is ours this long; a worker that dies mid-job loses it to another after this.
+const LEASE: ChronoDuration = ChronoDuration::seconds(60);
+/// Done and cancelled jobs are kept this long for the admin view, then deleted.
+pub const RETENTION: ChronoDuration = ChronoDuration::days(7);
+
+/// Wakes the scheduler early (a job was scheduled, or the test clock moved).
+#[derive(Clone, Default)]
+pub struct SchedulerHandle(Arc<Notify>);
+
+impl SchedulerHandle {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+pub struct Scheduler {
+    db: DatabaseConnection,
+    handle: SchedulerHandle,
+    worker: String,
+    poll: Duration,
+    bus: crate::realtime::Bus,
+}
+
+impl Scheduler {
+    pub fn new(
+        db: DatabaseConnection,
+        handle: SchedulerHandle,
+        poll: Duration,
+        bus: crate::realtime::Bus,
+    ) -> Self {
+        let worker = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+        Scheduler {
+            db,
+            handle,
+            worker,
+            poll,
+            bus,
+        }
+    }
+
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut last_sweep = now();
+        loop {
+            match self.tick().await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "scheduler: claiming jobs failed; retrying"),
+            }
+            if now() - last_sweep > ChronoDuration::hours(1) {
+                last_sweep = now();
+                if let Err(e) = self.sweep().await {
+                    tracing::warn!(error = %e, "scheduler: retention sweep failed");
+                }
+            }
+            tokio::select! {
+                _ = self.handle.0.notified() => {}
+                _ = tokio::time::sleep(self.poll) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Claims and runs one batch of due jobs; returns how many it ran.
+    pub async fn tick(&self) -> DomainResult<usize> {
+        let claimed = self.claim().await?;
+        let n = claimed.len();
+        for j in claimed {
+            let span =
+                tracing::info_span!("job", job_id = j.id, kind = %j.kind, attempt = j.attempts);
+            let _enter = span.enter();
+            match self.run_one(&j).await {
+                Ok(true) => {}
+                Ok(false) => tracing::info!("job taken over by another worker"),
+                Err(e) => self.failed(&j, &e).await?,
+            }
+        }
+        if n > 0 {
+            self.bus.wake();
+        }
+        Ok(n)
+    }
+
+    /// Takes up to a batch of due jobs (or jobs whose lease ran out) for this worker.
+    async fn claim(&self) -> DomainResult<Vec<job::Model>> {
+        let backend = self.db.get_database_backend();
+        let at = now();
+        let (sql, lock) = match backend {
+            DbBackend::Postgres => ("$", " FOR UPDATE SKIP LOCKED"),
+            _ => ("?", ""),
+        };
+        let p = |n: usize| {
+            if sql == "$" {
+                format!("${n}")
+            } else {
+                "?".to_string()
+            }
+        };
+        let text = format!(
+            "UPDATE jobs SET status = 'RUNNING', locked_by = {w}, locked_until = {until}, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM jobs WHERE (status = 'PENDING' AND due_at <= {now1}) \
+             OR (status = 'RUNNING' AND locked_until < {now2}) ORDER BY due_at, id LIMIT {limit}{lock}) RETURNING *",
+            w = p(1),
+            until = p(2),
+            now1 = p(3),
+            now2 = p(4),
+            limit = p(5),
+        );
+        let stmt = Statement::from_sql_and_values(
+            backend,
+            text,
+            [
+                self.worker.clone().into(),
+                (at + LEASE).into(),
+                at.into(),
+                at.into(),
+                BATCH.into(),
+            ],
+        );
+        let rows = self.db.query_all_raw(stmt).await?;
+        let mut jobs: Vec<job::Model> = rows
+            .iter()
+            .map(|r| job::Model::from_query_result(r, ""))
+            .collect::<Result<_, _>>()?;
+        jobs.sort_by_key(|j| (j.due_at, j.id));
+        Ok(jobs)
+    }
+
+    /// Runs `j`'s effects and marks it DONE in one transaction. False when the job was no
+    /// longer ours (its lease ran out and another worker took it): nothing is applied then.
+    async fn run_one(&self, j: &job::Model) -> DomainResult<bool> {
+        let txn = begin_write(&self.db).await?;
+        let done = job::Entity::update_many()
+            .col_expr(job::Column::Status, Expr::value(JobStatus::Done.as_str()))
+            .col_expr(job::Column::FinishedAt, Expr::value(now()))
+            .col_expr(job::Column::LastError, Expr::value(Option::<String>::None))
+            .filter(job::Column::Id.eq(j.id))
+            .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
+            .filter(job::Column::LockedBy.eq(self.worker.as_str()))
+            .exec(&txn)
+            .await?;
+        if done.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        handlers::run(&txn, j).await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// Records a failed try: back to PENDING with backoff, or FAILED after the last attempt.
+    async fn failed(&self, j: &job::Model, e: &DomainError) -> DomainResult<()> {
+        let last = j.attempts >= j.max_attempts;
+        let reason = match e {
+            DomainError::Database(db) => format!("database error: {db}"),
+            other => other.to_string(),
+        };
+        tracing::warn!(error = %reason, attempts = j.attempts, last, "job failed");
+        let mut q = job::Entity::update_many()
+            .col_expr(job::Column::LastError, Expr::value(reason))
+            .col_expr(job::Column::LockedBy, Expr::value(Option::<String>::None))
+            .col_expr(
+                job::Column::LockedUntil,
+                Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+            );
+        q = if last {
+            q.col_expr(job::Column::Status, Expr::value(JobStatus::Failed.as_str()))
+                .col_expr(job::Column::FinishedAt, Expr::value(now()))
+        } else {
+            q.col_expr(
+                job::Column::Status,
+                Expr::value(JobStatus::Pending.as_str()),
+            )
+            .col_expr(job::Column::DueAt, Expr::value(now() + backoff(j.attempts)))
+        };
+        q.filter(job::Column::Id.eq(j.id))
+            .filter(job::Column::LockedBy.eq(self.worker.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes done and cancelled jobs older than the retention period.
+    async fn sweep(&self) -> DomainResult<()> {
+        job::Entity::delete_many()
+            .filter(
+                job::Column::Status
+                    .is_in([JobStatus::Done.as_str(), JobStatus::Cancelled.as_str()]),
+            )
+            .filter(job::Column::FinishedAt.lt(now() - RETENTION))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}
+
+/// 10 s, 20 s, 40 s... capped at one hour.
+fn backoff(attempts: i32) -> ChronoDuration {
+    ChronoDuration::seconds((10i64 << attempts.clamp(1, 12).saturating_sub(1)).min(3600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(1).num_seconds(), 10);
+        assert_eq!(backoff(2).num_seconds(), 20);
+        assert_eq!(backoff(12).num_seconds(), 3600);
+    }
+}

@@ -1,0 +1,237 @@
+//! Reminders and overdue alerts fire once, on time, across restarts and replicas, driven by
+//! the test clock instead of real waiting.
+use std::time::Duration;
+
+use confab_tests::{Client, TestServer, advance_clock};
+use serde_json::{Value, json};
+
+/// The server's time `now` plus `seconds`, as RFC 3339.
+fn at(now: &str, seconds: i64) -> String {
+    let t = chrono::DateTime::parse_from_rfc3339(now).expect("the server's time");
+    (t + chrono::Duration::seconds(seconds)).to_rfc3339()
+}
+
+async fn kinds(client: &Client) -> Vec<String> {
+    let d = client
+        .ok(
+            "{ notifications(first: 100) { edges { node { kind } } } }",
+            json!({}),
+        )
+        .await;
+    d["notifications"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Waits (briefly, in real time) until `client` has `n` notifications of `kind`.
+async fn expect_count(client: &Client, kind: &str, n: usize) {
+    let mut seen = 0;
+    for _ in 0..100 {
+        seen = kinds(client).await.iter().filter(|k| *k == kind).count();
+        if seen >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, n, "{kind} notifications");
+}
+
+struct Setup {
+    server: TestServer,
+    admin: Client,
+    bo: Client,
+    bo_id: Value,
+    conversation: Value,
+}
+
+async fn setup() -> Setup {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let bo = server.client(&server.token("acme", "bo@acme.test", "agent"));
+    let bo_id = bo.ok("{ me { id } }", json!({})).await["me"]["id"].clone();
+    let r = admin
+        .receive("SMS", "+14155550601", "please call", None)
+        .await;
+    Setup {
+        conversation: r["conversation"]["id"].clone(),
+        server,
+        admin,
+        bo,
+        bo_id,
+    }
+}
+
+const CREATE: &str = "mutation($i: CreateTaskInput!) { createTask(input: $i) { task { id } } }";
+
+#[tokio::test]
+async fn a_task_reminder_and_its_overdue_alert_fire_once_at_their_time() {
+    let s = setup().await;
+    let now = s.server.advance(0).await;
+    s.admin
+        .ok(CREATE, json!({ "i": { "conversationId": s.conversation, "title": "Call back", "assigneeId": s.bo_id,
+            "remindAt": at(&now, 60), "dueAt": at(&now, 120) } }))
+        .await;
+    s.server.advance(30).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        !kinds(&s.bo).await.contains(&"TASK_REMINDER".to_string()),
+        "not before its time"
+    );
+    s.server.advance(31).await;
+    expect_count(&s.bo, "TASK_REMINDER", 1).await;
+    s.server.advance(60).await;
+    expect_count(&s.bo, "TASK_OVERDUE", 1).await;
+    s.server.advance(3600).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    expect_count(&s.bo, "TASK_REMINDER", 1).await;
+    expect_count(&s.bo, "TASK_OVERDUE", 1).await;
+
+    let trail = s
+        .admin
+        .ok("query($id: ID!) { conversation(id: $id) { activities(kinds: [REMINDER_SENT]) { edges { node { actor { kind } } } } } }", json!({ "id": s.conversation }))
+        .await;
+    assert_eq!(
+        trail["conversation"]["activities"]["edges"][0]["node"]["actor"]["kind"],
+        "SYSTEM"
+    );
+    let jobs = s
+        .admin
+        .ok(
+            "{ jobs(status: DONE) { totalCount edges { node { kind attempts finishedAt } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(jobs["jobs"]["totalCount"], 2);
+    assert_eq!(jobs["jobs"]["edges"][0]["node"]["kind"], "task.reminder");
+    assert_eq!(jobs["jobs"]["edges"][0]["node"]["attempts"], 1);
+    assert_eq!(
+        s.bo.gql("{ jobs { totalCount } }", json!({})).await.code(),
+        "FORBIDDEN"
+    );
+}
+
+#[tokio::test]
+async fn moving_completing_or_deleting_a_task_moves_or_cancels_its_jobs() {
+    let s = setup().await;
+    let now = s.server.advance(0).await;
+    let moved = s
+        .admin
+        .ok(CREATE, json!({ "i": { "conversationId": s.conversation, "title": "Moved", "assigneeId": s.bo_id, "remindAt": at(&now, 60) } }))
+        .await["createTask"]["task"]["id"]
+        .clone();
+    let done = s
+        .admin
+        .ok(CREATE, json!({ "i": { "conversationId": s.conversation, "title": "Done", "assigneeId": s.bo_id, "dueAt": at(&now, 60) } }))
+        .await["createTask"]["task"]["id"]
+        .clone();
+    let gone = s
+        .admin
+        .ok(CREATE, json!({ "i": { "conversationId": s.conversation, "title": "Gone", "assigneeId": s.bo_id, "remindAt": at(&now, 60) } }))
+        .await["createTask"]["task"]["id"]
+        .clone();
+    let update = "mutation($i: UpdateTaskInput!) { updateTask(input: $i) { task { id } } }";
+    s.admin
+        .ok(
+            update,
+            json!({ "i": { "taskId": moved, "remindAt": at(&now, 300) } }),
+        )
+        .await;
+    s.admin
+        .ok(
+            update,
+            json!({ "i": { "taskId": done, "status": "COMPLETED" } }),
+        )
+        .await;
+    s.admin
+        .ok(
+            "mutation($id: ID!) { deleteTask(input: {taskId: $id}) { deletedId } }",
+            json!({ "id": gone }),
+        )
+        .await;
+    let pending = s.admin.ok("{ jobs(status: PENDING) { totalCount } cancelled: jobs(status: CANCELLED) { totalCount } }", json!({})).await;
+    assert_eq!(
+        pending["jobs"]["totalCount"], 1,
+        "only the moved reminder is pending"
+    );
+    assert_eq!(pending["cancelled"]["totalCount"], 3);
+
+    s.server.advance(120).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        kinds(&s.bo).await.iter().all(|k| k == "TASK_ASSIGNED"),
+        "nothing fired at the old times"
+    );
+    s.server.advance(200).await;
+    expect_count(&s.bo, "TASK_REMINDER", 1).await;
+}
+
+#[tokio::test]
+async fn reminders_that_fell_due_while_the_server_was_down_fire_once_on_start() {
+    let mut s = setup().await;
+    let now = s.server.advance(0).await;
+    for title in ["one", "two"] {
+        s.admin
+            .ok(CREATE, json!({ "i": { "conversationId": s.conversation, "title": title, "assigneeId": s.bo_id, "remindAt": at(&now, 60) } }))
+            .await;
+    }
+    s.server.restart().await;
+    // The new process starts with the real time; from its clock's view the jobs fell due
+    // while it was down once we move it past them.
+    advance_clock(&s.server.url, 3600).await;
+    let bo = s.server.client(s.bo.token.as_deref().unwrap());
+    expect_count(&bo, "TASK_REMINDER", 2).await;
+    s.server.restart().await;
+    advance_clock(&s.server.url, 7200).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let bo = s.server.client(s.bo.token.as_deref().unwrap());
+    expect_count(&bo, "TASK_REMINDER", 2).await;
+}
+
+#[tokio::test]
+async fn two_replicas_share_a_thousand_due_reminders_exactly_once() {
+    let s = setup().await;
+    if !s.server.db.is_postgres() {
+        eprintln!("replicas share a database only on PostgreSQL; set CONFAB_TEST_DATABASE_URL");
+        return;
+    }
+    let now = s.server.advance(0).await;
+    let remind = at(&now, 60);
+    let creates = (0..1000).map(|i| {
+        let admin = s.admin.clone();
+        let input = json!({ "i": { "conversationId": s.conversation, "title": format!("t{i}"), "assigneeId": s.bo_id, "remindAt": remind } });
+        async move { admin.ok(CREATE, input).await }
+    });
+    let mut pending = futures::stream::iter(creates).buffer_unordered(16);
+    use futures::StreamExt;
+    while pending.next().await.is_some() {}
+    let replica = s.server.replica().await;
+    advance_clock(&replica.url, 3600).await;
+    s.server.advance(3600).await;
+    let count = "{ notifications(unreadOnly: false) { totalCount } }";
+    let mut total = 0;
+    for _ in 0..400 {
+        let n = s.bo.ok(count, json!({})).await["notifications"]["totalCount"]
+            .as_i64()
+            .unwrap();
+        total = n;
+        if n >= 2000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // 1,000 TASK_ASSIGNED + 1,000 TASK_REMINDER.
+    assert_eq!(total, 2000);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let again = s.bo.ok(count, json!({})).await["notifications"]["totalCount"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(again, 2000, "no reminder ran twice");
+    let done = s
+        .admin
+        .ok("{ jobs(status: DONE) { totalCount } }", json!({}))
+        .await;
+    assert_eq!(done["jobs"]["totalCount"], 1000);
+}
