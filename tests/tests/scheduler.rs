@@ -235,3 +235,107 @@ async fn two_replicas_share_a_thousand_due_reminders_exactly_once() {
         .await;
     assert_eq!(done["jobs"]["totalCount"], 1000);
 }
+
+const BOOK: &str =
+    "mutation($i: CreateAppointmentInput!) { createAppointment(input: $i) { appointment { id } } }";
+
+async fn outbound_bodies(client: &Client, conversation: &Value) -> Vec<String> {
+    let d = client
+        .ok("query($id: ID!) { conversation(id: $id) { messages(last: 50) { edges { node { direction body } } } } }", json!({ "id": conversation }))
+        .await;
+    d["conversation"]["messages"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"]["direction"] == "OUTBOUND")
+        .map(|e| e["node"]["body"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn appointment_reminders_reach_the_organizer_and_the_contact_at_the_lead_time() {
+    let s = setup().await;
+    let now = s.server.advance(0).await;
+    // Starts in 2 hours: the 24 h lead time has passed, the 1 h one is ahead.
+    let a = s
+        .bo
+        .ok(BOOK, json!({ "i": { "conversationId": s.conversation, "title": "Demo call", "startsAt": at(&now, 7200), "endsAt": at(&now, 9000) } }))
+        .await["createAppointment"]["appointment"]["id"]
+        .clone();
+    let pending = s
+        .admin
+        .ok(
+            "{ jobs(status: PENDING) { edges { node { kind dueAt } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        pending["jobs"]["edges"].as_array().unwrap().len(),
+        1,
+        "{pending}"
+    );
+    s.server.advance(3500).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        !kinds(&s.bo)
+            .await
+            .contains(&"APPOINTMENT_REMINDER".to_string()),
+        "not before the lead time"
+    );
+    s.server.advance(200).await;
+    expect_count(&s.bo, "APPOINTMENT_REMINDER", 1).await;
+    let mut bodies = Vec::new();
+    for _ in 0..50 {
+        bodies = outbound_bodies(&s.admin, &s.conversation).await;
+        if !bodies.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(bodies.len(), 1, "one reminder to the contact");
+    assert!(
+        bodies[0].starts_with("Reminder: Demo call on "),
+        "{}",
+        bodies[0]
+    );
+
+    // Rescheduling moves the reminder; cancelling cancels it.
+    let now = s.server.advance(0).await;
+    let update = "mutation($i: UpdateAppointmentInput!) { updateAppointment(input: $i) { appointment { id } } }";
+    s.bo.ok(update, json!({ "i": { "appointmentId": a, "startsAt": at(&now, 7200), "endsAt": at(&now, 8000) } })).await;
+    s.bo.ok("mutation($id: ID!) { cancelAppointment(input: {appointmentId: $id}) { appointment { status } } }", json!({ "id": a })).await;
+    s.server.advance(7200).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    expect_count(&s.bo, "APPOINTMENT_REMINDER", 1).await;
+}
+
+#[tokio::test]
+async fn a_dnd_contact_gets_no_reminder_and_the_skip_is_recorded() {
+    let s = setup().await;
+    let contact = s
+        .admin
+        .ok(
+            "query($id: ID!) { conversation(id: $id) { contact { id } } }",
+            json!({ "id": s.conversation }),
+        )
+        .await;
+    s.admin
+        .ok("mutation($c: ID!) { updateContact(input: {contactId: $c, status: DND}) { contact { id } } }", json!({ "c": contact["conversation"]["contact"]["id"] }))
+        .await;
+    let now = s.server.advance(0).await;
+    s.bo.ok(BOOK, json!({ "i": { "conversationId": s.conversation, "title": "Check-in", "startsAt": at(&now, 7200), "endsAt": at(&now, 7800) } })).await;
+    s.server.advance(3700).await;
+    expect_count(&s.bo, "APPOINTMENT_REMINDER", 1).await;
+    let trail = s
+        .admin
+        .ok("query($id: ID!) { conversation(id: $id) { activities(kinds: [REMINDER_SENT]) { edges { node { data } } } } }", json!({ "id": s.conversation }))
+        .await;
+    assert_eq!(
+        trail["conversation"]["activities"]["edges"][0]["node"]["data"]["skipped"],
+        "CONTACT_DND"
+    );
+    assert!(
+        outbound_bodies(&s.admin, &s.conversation).await.is_empty(),
+        "nothing was sent"
+    );
+}

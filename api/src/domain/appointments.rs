@@ -141,6 +141,7 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
+    crate::scheduler::jobs::reschedule_appointment(&txn, &created).await?;
     activities::by_user(
         &txn,
         scope,
@@ -202,6 +203,7 @@ pub async fn update(
     }
     m.updated_at = Set(now());
     let updated = m.update(&txn).await?;
+    crate::scheduler::jobs::reschedule_appointment(&txn, &updated).await?;
     activities::by_user(
         &txn,
         scope,
@@ -230,6 +232,7 @@ pub async fn cancel(
     m.status = Set(AppointmentStatus::Cancelled.as_str().into());
     m.updated_at = Set(now());
     let updated = m.update(&txn).await?;
+    crate::scheduler::jobs::reschedule_appointment(&txn, &updated).await?;
     activities::by_user(
         &txn,
         scope,

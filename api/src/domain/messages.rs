@@ -437,47 +437,16 @@ pub async fn send(
             format!("the contact has no {} address", channel_label(out.channel)),
         ));
     }
-    let at = now();
-    let message = message::ActiveModel {
-        workspace_id: Set(scope.workspace_id),
-        conversation_id: Set(conversation.id),
-        channel: Set(out.channel.as_str().into()),
-        direction: Set(Direction::Outbound.as_str().into()),
-        status: Set(MessageStatus::Queued.as_str().into()),
-        subject: Set(out.subject.clone()),
-        body: Set(body),
-        sender_id: Set(Some(scope.user_id)),
-        important: Set(false),
-        spam: Set(false),
-        created_at: Set(at),
-        ..Default::default()
-    }
-    .insert(&txn)
+    let (message, conversation) = enqueue(
+        &txn,
+        conversation,
+        contact,
+        out.channel,
+        body,
+        out.subject.clone(),
+        Some(scope.user_id),
+    )
     .await?;
-    outbox::ActiveModel {
-        workspace_id: Set(scope.workspace_id),
-        message_id: Set(message.id),
-        channel: Set(out.channel.as_str().into()),
-        status: Set(crate::outbox::PENDING.into()),
-        attempts: Set(0),
-        next_attempt_at: Set(at),
-        created_at: Set(at),
-        updated_at: Set(at),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
-    let mut conv = conversation.into_active_model();
-    conv.last_message_at = Set(Some(at));
-    conv.last_message_id = Set(Some(message.id));
-    conv.updated_at = Set(at);
-    let conversation = conv.update(&txn).await?;
-    let mut c = contact.into_active_model();
-    c.outbound_count = Set(c.outbound_count.as_ref() + 1);
-    c.last_outbound_at = Set(Some(at));
-    c.last_activity_at = Set(Some(at));
-    c.updated_at = Set(at);
-    c.update(&txn).await?;
     activities::record(
         &txn,
         NewActivity {
@@ -496,6 +465,74 @@ pub async fn send(
     .await?;
     txn.commit().await?;
     Ok((message, conversation))
+}
+
+/// Stores a QUEUED outbound message with its outbox row and moves the conversation and the
+/// contact's engagement along; the caller records the activity and commits.
+pub async fn enqueue(
+    txn: &DatabaseTransaction,
+    conversation: conversation::Model,
+    contact: contact::Model,
+    channel: Channel,
+    body: String,
+    subject: Option<String>,
+    sender: Option<i64>,
+) -> DomainResult<(message::Model, conversation::Model)> {
+    let at = now();
+    let message = message::ActiveModel {
+        workspace_id: Set(conversation.workspace_id),
+        conversation_id: Set(conversation.id),
+        channel: Set(channel.as_str().into()),
+        direction: Set(Direction::Outbound.as_str().into()),
+        status: Set(MessageStatus::Queued.as_str().into()),
+        subject: Set(subject),
+        body: Set(body),
+        sender_id: Set(sender),
+        important: Set(false),
+        spam: Set(false),
+        created_at: Set(at),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    outbox::ActiveModel {
+        workspace_id: Set(conversation.workspace_id),
+        message_id: Set(message.id),
+        channel: Set(channel.as_str().into()),
+        status: Set(crate::outbox::PENDING.into()),
+        attempts: Set(0),
+        next_attempt_at: Set(at),
+        created_at: Set(at),
+        updated_at: Set(at),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    let mut conv = conversation.into_active_model();
+    conv.last_message_at = Set(Some(at));
+    conv.last_message_id = Set(Some(message.id));
+    conv.updated_at = Set(at);
+    let conversation = conv.update(txn).await?;
+    let mut c = contact.into_active_model();
+    c.outbound_count = Set(c.outbound_count.as_ref() + 1);
+    c.last_outbound_at = Set(Some(at));
+    c.last_activity_at = Set(Some(at));
+    c.updated_at = Set(at);
+    c.update(txn).await?;
+    Ok((message, conversation))
+}
+
+/// The channel to reach a contact on when none is asked for: SMS, then WhatsApp, then email.
+pub fn default_channel(contact: &contact::Model) -> Option<Channel> {
+    if contact.phone.is_some() {
+        Some(Channel::Sms)
+    } else if contact.whatsapp.is_some() {
+        Some(Channel::Whatsapp)
+    } else if contact.email.is_some() {
+        Some(Channel::Email)
+    } else {
+        None
+    }
 }
 
 pub fn user_actor(scope: &Scope) -> Actor {

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use entity::{job, task};
 
-use super::jobs::{TASK_OVERDUE, TASK_REMINDER};
+use super::jobs::{APPOINTMENT_REMINDER, TASK_OVERDUE, TASK_REMINDER};
 use crate::domain::activities::{self, Actor, NewActivity};
 use crate::domain::notifications::{self, About};
 use crate::domain::{ActivityKind, NotificationKind, TaskStatus, scoped};
@@ -15,6 +15,7 @@ pub async fn run(txn: &DatabaseTransaction, j: &job::Model) -> DomainResult<()> 
     match j.kind.as_str() {
         TASK_REMINDER => task_alert(txn, j, Alert::Reminder).await,
         TASK_OVERDUE => task_alert(txn, j, Alert::Overdue).await,
+        APPOINTMENT_REMINDER => appointment_reminder(txn, j).await,
         other => Err(DomainError::Internal(format!(
             "no handler for job kind `{other}`"
         ))),
@@ -90,6 +91,127 @@ async fn task_alert(txn: &DatabaseTransaction, j: &job::Model, alert: Alert) -> 
             summary,
             data: json!({ "taskId": t.id, "jobId": j.id, "userId": user }),
         },
+    )
+    .await?;
+    Ok(())
+}
+
+/// The default reminder text when the workspace has no `appointment_reminder` template.
+const DEFAULT_REMINDER: &str = "Reminder: {{appointment.title}} on {{appointment.startsAt}}.";
+
+/// Reminds the organizer (APPOINTMENT_REMINDER) and the contact (a message on their channel,
+/// through the outbox, rendered from the workspace's `appointment_reminder` template). A DND
+/// contact gets nothing, and the skip is recorded.
+async fn appointment_reminder(txn: &DatabaseTransaction, j: &job::Model) -> DomainResult<()> {
+    use entity::{appointment, contact, conversation, message_template, workspace};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    let id = j
+        .payload
+        .get("appointmentId")
+        .and_then(serde_json::Value::as_i64);
+    let id = id.ok_or_else(|| DomainError::Internal("job without appointmentId".into()))?;
+    let Some(a) = scoped::find::<appointment::Entity>(txn, j.workspace_id, id).await? else {
+        return Ok(());
+    };
+    let starts = j
+        .payload
+        .get("startsAt")
+        .and_then(|v| v.as_str())
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+    if a.status != crate::domain::AppointmentStatus::Scheduled.as_str()
+        || starts != Some(a.starts_at.fixed_offset())
+    {
+        return Ok(());
+    }
+    let tz: chrono_tz::Tz = workspace::Entity::find_by_id(j.workspace_id)
+        .one(txn)
+        .await?
+        .and_then(|w| w.time_zone.parse().ok())
+        .unwrap_or(chrono_tz::UTC);
+    let when = a
+        .starts_at
+        .with_timezone(&tz)
+        .format("%a %e %b %Y, %H:%M %Z")
+        .to_string();
+    if let Some(organizer) = a.organizer_id {
+        notifications::notify(
+            txn,
+            j.workspace_id,
+            organizer,
+            NotificationKind::AppointmentReminder,
+            format!("{} starts {when}", a.title),
+            About {
+                conversation_id: Some(a.conversation_id),
+                appointment_id: Some(a.id),
+                ..Default::default()
+            },
+        )
+        .await?;
+    }
+    let conv = conversation::Entity::find_by_id(a.conversation_id)
+        .one(txn)
+        .await?;
+    let conv =
+        conv.ok_or_else(|| DomainError::Internal("appointment without conversation".into()))?;
+    let person = contact::Entity::find_by_id(conv.contact_id)
+        .one(txn)
+        .await?;
+    let person =
+        person.ok_or_else(|| DomainError::Internal("conversation without contact".into()))?;
+    let record = |summary: String, data: serde_json::Value| {
+        let conversation_id = conv.id;
+        async move {
+            activities::record(
+                txn,
+                NewActivity {
+                    workspace_id: j.workspace_id,
+                    conversation_id: Some(conversation_id),
+                    kind: ActivityKind::ReminderSent,
+                    actor: &Actor::System,
+                    summary,
+                    data,
+                },
+            )
+            .await
+        }
+    };
+    if person.status == crate::domain::ContactStatus::Dnd.as_str() {
+        record(
+            format!(
+                "Appointment reminder not sent to the contact: do-not-disturb ({})",
+                a.title
+            ),
+            json!({ "appointmentId": a.id, "skipped": "CONTACT_DND", "jobId": j.id }),
+        )
+        .await?;
+        return Ok(());
+    }
+    let Some(channel) = crate::domain::messages::default_channel(&person) else {
+        record(
+            format!(
+                "Appointment reminder not sent to the contact: no address ({})",
+                a.title
+            ),
+            json!({ "appointmentId": a.id, "skipped": "NO_ADDRESS", "jobId": j.id }),
+        )
+        .await?;
+        return Ok(());
+    };
+    let template = message_template::Entity::find()
+        .filter(message_template::Column::WorkspaceId.eq(j.workspace_id))
+        .filter(message_template::Column::Name.eq("appointment_reminder"))
+        .one(txn)
+        .await?;
+    let source = template.map_or(DEFAULT_REMINDER.to_string(), |t| t.body);
+    let vars = json!({ "appointment": { "title": a.title, "startsAt": when, "location": a.location, "videoUrl": a.video_url } });
+    let body = crate::domain::templates::render(&source, &vars, &person)?;
+    let (message, _) =
+        crate::domain::messages::enqueue(txn, conv.clone(), person, channel, body, None, None)
+            .await?;
+    record(
+        format!("Appointment reminder sent: {}", a.title),
+        json!({ "appointmentId": a.id, "messageId": message.id, "minutes": j.payload.get("minutes"), "jobId": j.id }),
     )
     .await?;
     Ok(())

@@ -104,3 +104,41 @@ pub async fn reschedule_task(
 
 pub const TASK_REMINDER: &str = "task.reminder";
 pub const TASK_OVERDUE: &str = "task.overdue";
+
+pub const APPOINTMENT_REMINDER: &str = "appointment.reminder";
+
+/// Puts an appointment's reminders on the schedule, one per lead time of its workspace
+/// (default 24 h and 1 h before it starts); cancelled appointments and past times get none.
+pub async fn reschedule_appointment(
+    db: &impl ConnectionTrait,
+    a: &entity::appointment::Model,
+) -> DomainResult<()> {
+    let prefix = format!("appointment:{}:", a.id);
+    cancel(db, a.workspace_id, &prefix).await?;
+    if a.status != crate::domain::AppointmentStatus::Scheduled.as_str() {
+        return Ok(());
+    }
+    let ws = entity::workspace::Entity::find_by_id(a.workspace_id)
+        .one(db)
+        .await?;
+    let minutes: Vec<i64> = ws
+        .and_then(|w| serde_json::from_value(w.appointment_reminder_minutes).ok())
+        .unwrap_or_else(|| {
+            crate::domain::workspaces::DEFAULT_REMINDER_MINUTES
+                .iter()
+                .map(|m| i64::from(*m))
+                .collect()
+        });
+    let at = now();
+    for m in minutes {
+        let due = a.starts_at - chrono::Duration::minutes(m);
+        if due <= at {
+            continue;
+        }
+        let key = format!("{prefix}remind:{m}:{}", a.starts_at.timestamp_micros());
+        let payload =
+            serde_json::json!({ "appointmentId": a.id, "minutes": m, "startsAt": a.starts_at });
+        schedule(db, a.workspace_id, APPOINTMENT_REMINDER, &key, due, payload).await?;
+    }
+    Ok(())
+}
