@@ -301,7 +301,19 @@ impl TestServer {
             .unwrap_or_else(|e| panic!("statement count: {status} {text:?} ({e})"))
     }
 
-    /// Stops the server (SIGKILL-free: it is ours) and starts it again on the same database.
+    /// Kills the server at once (SIGKILL): no shutdown, no cleanup.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// Starts the server again on the same database after `kill`.
+    pub async fn start_again(&mut self) {
+        let (child, url) = spawn_server(&self.db).await;
+        self.child = child;
+        self.url = url;
+    }
+
+    /// Stops the server (SIGKILL) and starts it again on the same database.
     pub async fn restart(&mut self) {
         let _ = self.child.kill().await;
         let (child, url) = spawn_server(&self.db).await;

@@ -339,3 +339,40 @@ async fn a_dnd_contact_gets_no_reminder_and_the_skip_is_recorded() {
         "nothing was sent"
     );
 }
+
+#[tokio::test]
+async fn a_server_killed_mid_batch_loses_nothing_and_duplicates_nothing() {
+    let mut s = setup().await;
+    let now = s.server.advance(0).await;
+    let remind = at(&now, 60);
+    let creates = (0..300).map(|i| {
+        let admin = s.admin.clone();
+        let input = json!({ "i": { "conversationId": s.conversation, "title": format!("t{i}"), "assigneeId": s.bo_id, "remindAt": remind } });
+        async move { admin.ok(CREATE, input).await }
+    });
+    use futures::StreamExt;
+    let mut pending = futures::stream::iter(creates).buffer_unordered(8);
+    while pending.next().await.is_some() {}
+    // The jobs fall due, and the server dies while it works through them.
+    s.server.advance(120).await;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    s.server.kill().await;
+    s.server.start_again().await;
+    // Past the lease of whatever the dead server had claimed.
+    advance_clock(&s.server.url, 120 + 3600).await;
+    let bo = s.server.client(s.bo.token.as_deref().unwrap());
+    let count = "{ notifications { totalCount } }";
+    let mut total = 0;
+    for _ in 0..300 {
+        total = bo.ok(count, json!({})).await["notifications"]["totalCount"].as_i64().unwrap();
+        if total >= 600 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(total, 600, "300 TASK_ASSIGNED and 300 TASK_REMINDER, each once");
+    let admin = s.server.admin();
+    let jobs = admin.ok("{ done: jobs(status: DONE) { totalCount } running: jobs(status: RUNNING) { totalCount } }", json!({})).await;
+    assert_eq!(jobs["done"]["totalCount"], 300);
+    assert_eq!(jobs["running"]["totalCount"], 0);
+}
