@@ -364,13 +364,18 @@ async fn a_server_killed_mid_batch_loses_nothing_and_duplicates_nothing() {
     let count = "{ notifications { totalCount } }";
     let mut total = 0;
     for _ in 0..300 {
-        total = bo.ok(count, json!({})).await["notifications"]["totalCount"].as_i64().unwrap();
+        total = bo.ok(count, json!({})).await["notifications"]["totalCount"]
+            .as_i64()
+            .unwrap();
         if total >= 600 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(total, 600, "300 TASK_ASSIGNED and 300 TASK_REMINDER, each once");
+    assert_eq!(
+        total, 600,
+        "300 TASK_ASSIGNED and 300 TASK_REMINDER, each once"
+    );
     let admin = s.server.admin();
     let jobs = admin.ok("{ done: jobs(status: DONE) { totalCount } running: jobs(status: RUNNING) { totalCount } }", json!({})).await;
     assert_eq!(jobs["done"]["totalCount"], 300);

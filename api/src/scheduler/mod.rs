@@ -175,7 +175,9 @@ impl Scheduler {
     async fn failed(&self, j: &job::Model, e: &DomainError) -> DomainResult<()> {
         let last = j.attempts >= j.max_attempts;
         let reason = match e {
+            // Admins read this in `jobs`: give them the whole story.
             DomainError::Database(db) => format!("database error: {db}"),
+            DomainError::Internal(detail) => detail.clone(),
             other => other.to_string(),
         };
         tracing::warn!(error = %reason, attempts = j.attempts, last, "job failed");
@@ -224,12 +226,83 @@ fn backoff(attempts: i32) -> ChronoDuration {
 
 #[cfg(test)]
 mod tests {
-    use super::backoff;
+    use super::*;
+    use sea_orm::EntityTrait;
 
     #[test]
     fn backoff_doubles_and_is_capped() {
         assert_eq!(backoff(1).num_seconds(), 10);
         assert_eq!(backoff(2).num_seconds(), 20);
         assert_eq!(backoff(12).num_seconds(), 3600);
+    }
+
+    #[tokio::test]
+    async fn a_failing_job_is_retried_with_backoff_then_failed_with_its_error() {
+        let dir = std::env::temp_dir().join(format!("confab-sched-{:x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let db = crate::db::connect(&format!("sqlite://{}?mode=rwc", dir.join("t.db").display()))
+            .await
+            .expect("connect");
+        crate::db::migrate(&db).await.expect("migrate");
+        let boot = crate::domain::workspaces::bootstrap(&db, "acme", "a@acme.test")
+            .await
+            .expect("bootstrap");
+        let scope = crate::domain::auth::authenticate(&db, Some(&boot.token))
+            .await
+            .expect("token");
+        // A kind no handler knows: every try fails.
+        jobs::schedule(
+            &db,
+            scope.workspace_id,
+            "no.such.kind",
+            "k1",
+            now(),
+            serde_json::json!({}),
+        )
+        .await
+        .expect("schedule");
+        let s = Scheduler::new(
+            db.clone(),
+            SchedulerHandle::default(),
+            Duration::from_secs(1),
+            crate::realtime::Bus::default(),
+        );
+        for attempt in 1..=jobs::MAX_ATTEMPTS {
+            assert_eq!(s.tick().await.expect("tick"), 1, "try {attempt} runs");
+            assert_eq!(
+                s.tick().await.expect("tick"),
+                0,
+                "not again before its backoff"
+            );
+            job::Entity::update_many()
+                .col_expr(
+                    job::Column::DueAt,
+                    Expr::value(now() - ChronoDuration::seconds(1)),
+                )
+                .filter(job::Column::Status.eq(JobStatus::Pending.as_str()))
+                .exec(&db)
+                .await
+                .expect("time passes");
+        }
+        assert_eq!(
+            s.tick().await.expect("tick"),
+            0,
+            "a FAILED job is not retried"
+        );
+        let j = job::Entity::find()
+            .one(&db)
+            .await
+            .expect("read")
+            .expect("the job");
+        assert_eq!(j.status, "FAILED");
+        assert_eq!(j.attempts, jobs::MAX_ATTEMPTS);
+        assert!(
+            j.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("no handler")),
+            "{:?}",
+            j.last_error
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -2,6 +2,7 @@
 //! this separate process over real HTTP and WebSocket.
 //!
 //! `cargo run --release -p confab-tests --bin bench -- fanout [--subscribers N] [--messages M] [--rate R]`
+//! `cargo run --release -p confab-tests --bin bench -- reminders [--jobs N]`
 //! (set `CONFAB_TEST_DATABASE_URL` to run on PostgreSQL).
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -50,8 +51,11 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("fanout") => fanout(&args).await,
+        Some("reminders") => reminders(&args).await,
         _ => {
-            eprintln!("usage: bench fanout [--subscribers N] [--messages M] [--rate R]");
+            eprintln!(
+                "usage: bench fanout [--subscribers N] [--messages M] [--rate R] | reminders [--jobs N]"
+            );
             std::process::exit(2);
         }
     }
@@ -150,4 +154,76 @@ async fn fanout(args: &[String]) {
     if let Some(rss) = server.pid().and_then(peak_rss_kib) {
         println!("server peak RSS: {:.1} MiB", rss as f64 / 1024.0);
     }
+}
+
+/// N task reminders fall due at one instant (the test clock jumps to it); throughput is jobs
+/// done per second of real time, lateness is each job's finish time minus its due time.
+async fn reminders(args: &[String]) {
+    use futures::StreamExt;
+    let jobs = arg(args, "--jobs", 10_000) as usize;
+    let server = TestServer::start().await;
+    let backend = if server.db.is_postgres() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let admin = server.admin();
+    let r = admin.receive("SMS", "+14155550777", "seed", None).await;
+    let me = admin.ok("{ me { id } }", json!({})).await["me"]["id"].clone();
+    let now = server.advance(0).await;
+    let due = chrono::DateTime::parse_from_rfc3339(&now).expect("server time")
+        + chrono::Duration::seconds(3600);
+    eprintln!("reminders on {backend}: creating {jobs} tasks due at one instant");
+    let creates = (0..jobs).map(|i| {
+        let admin = admin.clone();
+        let input = json!({ "i": { "conversationId": r["conversation"]["id"], "title": format!("t{i}"), "assigneeId": me, "remindAt": due.to_rfc3339() } });
+        async move { admin.ok("mutation($i: CreateTaskInput!) { createTask(input: $i) { task { id } } }", input).await }
+    });
+    let mut pending = futures::stream::iter(creates).buffer_unordered(16);
+    while pending.next().await.is_some() {}
+
+    let started = Instant::now();
+    server.advance(3600).await;
+    let count = "{ jobs(status: DONE) { totalCount } }";
+    loop {
+        let done = admin.ok(count, json!({})).await["jobs"]["totalCount"]
+            .as_u64()
+            .unwrap_or(0) as usize;
+        if done >= jobs {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            eprintln!("warning: only {done} of {jobs} jobs done after 300 s");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    let mut lateness = Vec::with_capacity(jobs);
+    let mut after = serde_json::Value::Null;
+    loop {
+        let page = admin
+            .ok("query($a: String) { jobs(status: DONE, first: 100, after: $a) { pageInfo { hasNextPage endCursor } edges { node { dueAt finishedAt } } } }", json!({ "a": after }))
+            .await;
+        for e in page["jobs"]["edges"].as_array().unwrap() {
+            let due =
+                chrono::DateTime::parse_from_rfc3339(e["node"]["dueAt"].as_str().unwrap()).unwrap();
+            let fin =
+                chrono::DateTime::parse_from_rfc3339(e["node"]["finishedAt"].as_str().unwrap())
+                    .unwrap();
+            lateness.push((fin - due).num_microseconds().unwrap_or(0).max(0) as u64);
+        }
+        if page["jobs"]["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = page["jobs"]["pageInfo"]["endCursor"].clone();
+    }
+    lateness.sort_unstable();
+    println!("scenario   backend   jobs   jobs/s   lateness_p50_ms  lateness_p99_ms");
+    println!(
+        "reminders  {backend:<8}  {jobs:>5}  {:>7.0}  {:>15.1}  {:>15.1}",
+        lateness.len() as f64 / elapsed.as_secs_f64(),
+        percentile(&lateness, 0.50) as f64 / 1000.0,
+        percentile(&lateness, 0.99) as f64 / 1000.0,
+    );
 }
