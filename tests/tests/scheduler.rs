@@ -39,6 +39,22 @@ async fn expect_count(client: &Client, kind: &str, n: usize) {
     assert_eq!(seen, n, "{kind} notifications");
 }
 
+/// The kinds of the workspace's jobs with `status`.
+async fn job_kinds(client: &Client, status: &str) -> Vec<String> {
+    let d = client
+        .ok(
+            "query($s: JobStatus) { jobs(status: $s, first: 100) { edges { node { kind } } } }",
+            json!({ "s": status }),
+        )
+        .await;
+    d["jobs"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
 struct Setup {
     server: TestServer,
     admin: Client,
@@ -100,11 +116,12 @@ async fn a_task_reminder_and_its_overdue_alert_fire_once_at_their_time() {
     let jobs = s
         .admin
         .ok(
-            "{ jobs(status: DONE) { totalCount edges { node { kind attempts finishedAt } } } }",
+            "{ jobs(status: DONE, kind: \"task.reminder\") { totalCount edges { node { kind attempts finishedAt } } } overdue: jobs(status: DONE, kind: \"task.overdue\") { totalCount } }",
             json!({}),
         )
         .await;
-    assert_eq!(jobs["jobs"]["totalCount"], 2);
+    assert_eq!(jobs["jobs"]["totalCount"], 1);
+    assert_eq!(jobs["overdue"]["totalCount"], 1);
     assert_eq!(jobs["jobs"]["edges"][0]["node"]["kind"], "task.reminder");
     assert_eq!(jobs["jobs"]["edges"][0]["node"]["attempts"], 1);
     assert_eq!(
@@ -151,12 +168,14 @@ async fn moving_completing_or_deleting_a_task_moves_or_cancels_its_jobs() {
             json!({ "id": gone }),
         )
         .await;
-    let pending = s.admin.ok("{ jobs(status: PENDING) { totalCount } cancelled: jobs(status: CANCELLED) { totalCount } }", json!({})).await;
+    let pending = job_kinds(&s.admin, "PENDING").await;
+    let tasks: Vec<_> = pending.iter().filter(|k| k.starts_with("task.")).collect();
     assert_eq!(
-        pending["jobs"]["totalCount"], 1,
-        "only the moved reminder is pending"
+        tasks.len(),
+        1,
+        "only the moved reminder is pending: {pending:?}"
     );
-    assert_eq!(pending["cancelled"]["totalCount"], 3);
+    assert_eq!(job_kinds(&s.admin, "CANCELLED").await.len(), 3);
 
     s.server.advance(120).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -231,7 +250,10 @@ async fn two_replicas_share_a_thousand_due_reminders_exactly_once() {
     assert_eq!(again, 2000, "no reminder ran twice");
     let done = s
         .admin
-        .ok("{ jobs(status: DONE) { totalCount } }", json!({}))
+        .ok(
+            "{ jobs(status: DONE, kind: \"task.reminder\") { totalCount } }",
+            json!({}),
+        )
         .await;
     assert_eq!(done["jobs"]["totalCount"], 1000);
 }
@@ -262,17 +284,14 @@ async fn appointment_reminders_reach_the_organizer_and_the_contact_at_the_lead_t
         .ok(BOOK, json!({ "i": { "conversationId": s.conversation, "title": "Demo call", "startsAt": at(&now, 7200), "endsAt": at(&now, 9000) } }))
         .await["createAppointment"]["appointment"]["id"]
         .clone();
-    let pending = s
-        .admin
-        .ok(
-            "{ jobs(status: PENDING) { edges { node { kind dueAt } } } }",
-            json!({}),
-        )
-        .await;
+    let kinds_pending = job_kinds(&s.admin, "PENDING").await;
     assert_eq!(
-        pending["jobs"]["edges"].as_array().unwrap().len(),
+        kinds_pending
+            .iter()
+            .filter(|k| *k == "appointment.reminder")
+            .count(),
         1,
-        "{pending}"
+        "{kinds_pending:?}"
     );
     s.server.advance(3500).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -377,7 +396,55 @@ async fn a_server_killed_mid_batch_loses_nothing_and_duplicates_nothing() {
         "300 TASK_ASSIGNED and 300 TASK_REMINDER, each once"
     );
     let admin = s.server.admin();
-    let jobs = admin.ok("{ done: jobs(status: DONE) { totalCount } running: jobs(status: RUNNING) { totalCount } }", json!({})).await;
+    let jobs = admin.ok("{ done: jobs(status: DONE, kind: \"task.reminder\") { totalCount } running: jobs(status: RUNNING) { totalCount } }", json!({})).await;
     assert_eq!(jobs["done"]["totalCount"], 300);
     assert_eq!(jobs["running"]["totalCount"], 0);
+}
+
+#[tokio::test]
+async fn the_daily_overdue_digest_runs_once_even_after_missed_days() {
+    let s = setup().await;
+    let now = s.server.advance(0).await;
+    s.admin
+        .ok(CREATE, json!({ "i": { "conversationId": s.conversation, "title": "Late", "assigneeId": s.bo_id, "dueAt": at(&now, 60) } }))
+        .await;
+    let digests =
+        "{ jobs(status: PENDING, kind: \"cron.overdue_digest\") { edges { node { dueAt } } } }";
+    let pending = s.admin.ok(digests, json!({})).await;
+    assert_eq!(
+        pending["jobs"]["edges"].as_array().unwrap().len(),
+        1,
+        "one digest pending per workspace"
+    );
+    assert!(
+        pending["jobs"]["edges"][0]["node"]["dueAt"]
+            .as_str()
+            .unwrap()
+            .contains("T08:00:00"),
+        "08:00 in the workspace zone (UTC)"
+    );
+    s.server.advance(86_400).await;
+    expect_count(&s.bo, "OVERDUE_DIGEST", 1).await;
+    // Three days pass at once (as if the server had been down): the digest runs once, not three times.
+    s.server.advance(3 * 86_400).await;
+    expect_count(&s.bo, "OVERDUE_DIGEST", 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    expect_count(&s.bo, "OVERDUE_DIGEST", 2).await;
+    let next = s.admin.ok(digests, json!({})).await;
+    assert_eq!(
+        next["jobs"]["edges"].as_array().unwrap().len(),
+        1,
+        "the next one is scheduled"
+    );
+
+    // A time-zone change moves the pending digest to 08:00 in the new zone.
+    s.admin.ok("mutation { updateWorkspace(input: {timeZone: \"Asia/Tokyo\"}) { workspace { timeZone } } }", json!({})).await;
+    let moved = s.admin.ok(digests, json!({})).await;
+    assert!(
+        moved["jobs"]["edges"][0]["node"]["dueAt"]
+            .as_str()
+            .unwrap()
+            .contains("T23:00:00"),
+        "{moved}"
+    );
 }

@@ -62,6 +62,7 @@ pub async fn bootstrap(
     .insert(&txn)
     .await?;
     let admin = create_user(&txn, ws.id, &email, Role::Admin).await?;
+    crate::scheduler::jobs::schedule_digest(&txn, &ws).await?;
     let token = issue_token(&txn, ws.id, admin.id, "bootstrap").await?;
     txn.commit().await?;
     Ok(Bootstrapped {
@@ -264,6 +265,9 @@ pub async fn update(
         return Ok(current);
     }
     let updated = m.update(&txn).await?;
+    if updated.time_zone != current.time_zone {
+        crate::scheduler::jobs::reschedule_digest(&txn, &updated).await?;
+    }
     crate::domain::activities::by_user(
         &txn,
         scope,

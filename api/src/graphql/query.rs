@@ -398,6 +398,7 @@ impl Query {
         status: Option<crate::domain::JobStatus>,
         first: Option<i32>,
         after: Option<String>,
+        #[graphql(desc = "Only jobs of this kind, e.g. task.reminder.")] kind: Option<String>,
     ) -> Res<JobConnection> {
         let scope = ctx_scope(ctx)?;
         scope.require_role(&[Role::Admin], "read the scheduler's jobs")?;
@@ -406,6 +407,9 @@ impl Query {
         let mut q = crate::domain::scoped::rows::<entity::job::Entity>(scope.workspace_id);
         if let Some(s) = status {
             q = q.filter(entity::job::Column::Status.eq(s.as_str()));
+        }
+        if let Some(k) = kind {
+            q = q.filter(entity::job::Column::Kind.eq(k));
         }
         let keyset = Keyset {
             at: Some(entity::job::Column::DueAt),

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use entity::{job, task};
 
-use super::jobs::{APPOINTMENT_REMINDER, TASK_OVERDUE, TASK_REMINDER};
+use super::jobs::{APPOINTMENT_REMINDER, OVERDUE_DIGEST, TASK_OVERDUE, TASK_REMINDER};
 use crate::domain::activities::{self, Actor, NewActivity};
 use crate::domain::notifications::{self, About};
 use crate::domain::{ActivityKind, NotificationKind, TaskStatus, scoped};
@@ -16,6 +16,7 @@ pub async fn run(txn: &DatabaseTransaction, j: &job::Model) -> DomainResult<()> 
         TASK_REMINDER => task_alert(txn, j, Alert::Reminder).await,
         TASK_OVERDUE => task_alert(txn, j, Alert::Overdue).await,
         APPOINTMENT_REMINDER => appointment_reminder(txn, j).await,
+        OVERDUE_DIGEST => overdue_digest(txn, j).await,
         other => Err(DomainError::Internal(format!(
             "no handler for job kind `{other}`"
         ))),
@@ -214,5 +215,48 @@ async fn appointment_reminder(txn: &DatabaseTransaction, j: &job::Model) -> Doma
         json!({ "appointmentId": a.id, "messageId": message.id, "minutes": j.payload.get("minutes"), "jobId": j.id }),
     )
     .await?;
+    Ok(())
+}
+
+/// Tells each teammate with overdue open tasks how many they have, then puts the workspace's
+/// next digest on the schedule.
+async fn overdue_digest(txn: &DatabaseTransaction, j: &job::Model) -> DomainResult<()> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let overdue = task::Entity::find()
+        .filter(task::Column::WorkspaceId.eq(j.workspace_id))
+        .filter(task::Column::DeletedAt.is_null())
+        .filter(task::Column::Status.ne(TaskStatus::Completed.as_str()))
+        .filter(task::Column::DueAt.lt(crate::domain::now()))
+        .filter(task::Column::AssigneeId.is_not_null())
+        .all(txn)
+        .await?;
+    let mut per_user: std::collections::BTreeMap<i64, usize> = std::collections::BTreeMap::new();
+    for t in &overdue {
+        if let Some(u) = t.assignee_id {
+            *per_user.entry(u).or_default() += 1;
+        }
+    }
+    for (user, n) in per_user {
+        let text = if n == 1 {
+            "You have 1 overdue task".to_string()
+        } else {
+            format!("You have {n} overdue tasks")
+        };
+        notifications::notify(
+            txn,
+            j.workspace_id,
+            user,
+            NotificationKind::OverdueDigest,
+            text,
+            About::default(),
+        )
+        .await?;
+    }
+    if let Some(ws) = entity::workspace::Entity::find_by_id(j.workspace_id)
+        .one(txn)
+        .await?
+    {
+        super::jobs::schedule_digest(txn, &ws).await?;
+    }
     Ok(())
 }

@@ -142,3 +142,43 @@ pub async fn reschedule_appointment(
     }
     Ok(())
 }
+
+pub const OVERDUE_DIGEST: &str = "cron.overdue_digest";
+
+/// Schedules a workspace's next daily overdue digest after now, in its time zone, unless one
+/// is already pending or running. Missed occurrences are not queued one by one: whatever was
+/// due runs once, and the next is computed from the time it ran.
+pub async fn schedule_digest(
+    db: &impl ConnectionTrait,
+    workspace: &entity::workspace::Model,
+) -> DomainResult<()> {
+    let prefix = format!("digest:{}:", workspace.id);
+    let open = job::Entity::find()
+        .filter(job::Column::WorkspaceId.eq(workspace.id))
+        .filter(job::Column::UniqueKey.starts_with(&prefix))
+        .filter(
+            job::Column::Status.is_in([JobStatus::Pending.as_str(), JobStatus::Running.as_str()]),
+        )
+        .one(db)
+        .await?;
+    if open.is_some() {
+        return Ok(());
+    }
+    let tz: chrono_tz::Tz = workspace.time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let daily = super::cron::parse(super::cron::OVERDUE_DIGEST)?;
+    let Some(next) = super::cron::next_after(&daily, tz, now()) else {
+        return Ok(());
+    };
+    let key = format!("{prefix}{}", next.timestamp_micros());
+    let payload = serde_json::json!({ "schedule": super::cron::OVERDUE_DIGEST, "timeZone": workspace.time_zone });
+    schedule(db, workspace.id, OVERDUE_DIGEST, &key, next, payload).await
+}
+
+/// After a time-zone change: the pending digest moves to the new zone's next occurrence.
+pub async fn reschedule_digest(
+    db: &impl ConnectionTrait,
+    workspace: &entity::workspace::Model,
+) -> DomainResult<()> {
+    cancel(db, workspace.id, &format!("digest:{}:", workspace.id)).await?;
+    schedule_digest(db, workspace).await
+}

@@ -1,6 +1,7 @@
 //! The durable scheduler: jobs live in the database, workers claim due ones in batches under a
 //! lease (on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so replicas share the work), run each in
 //! one transaction with the job's own DONE mark, and retry failures with backoff until FAILED.
+pub mod cron;
 mod handlers;
 pub mod jobs;
 
@@ -63,6 +64,9 @@ impl Scheduler {
     }
 
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        if let Err(e) = self.ensure_schedules().await {
+            tracing::warn!(error = %e, "scheduler: could not put the daily digests on the schedule");
+        }
         let mut last_sweep = now();
         loop {
             match self.tick().await {
@@ -205,6 +209,15 @@ impl Scheduler {
         Ok(())
     }
 
+    /// Every workspace has its next daily digest pending (one that was due while the server
+    /// was down stays due and runs once now).
+    async fn ensure_schedules(&self) -> DomainResult<()> {
+        for ws in entity::workspace::Entity::find().all(&self.db).await? {
+            jobs::schedule_digest(&self.db, &ws).await?;
+        }
+        Ok(())
+    }
+
     /// Deletes done and cancelled jobs older than the retention period.
     async fn sweep(&self) -> DomainResult<()> {
         job::Entity::delete_many()
@@ -279,6 +292,7 @@ mod tests {
                     job::Column::DueAt,
                     Expr::value(now() - ChronoDuration::seconds(1)),
                 )
+                .filter(job::Column::UniqueKey.eq("k1"))
                 .filter(job::Column::Status.eq(JobStatus::Pending.as_str()))
                 .exec(&db)
                 .await
@@ -290,6 +304,7 @@ mod tests {
             "a FAILED job is not retried"
         );
         let j = job::Entity::find()
+            .filter(job::Column::UniqueKey.eq("k1"))
             .one(&db)
             .await
             .expect("read")

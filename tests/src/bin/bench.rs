@@ -184,7 +184,7 @@ async fn reminders(args: &[String]) {
 
     let started = Instant::now();
     server.advance(3600).await;
-    let count = "{ jobs(status: DONE) { totalCount } }";
+    let count = "{ jobs(status: DONE, kind: \"task.reminder\") { totalCount } }";
     loop {
         let done = admin.ok(count, json!({})).await["jobs"]["totalCount"]
             .as_u64()
@@ -203,7 +203,7 @@ async fn reminders(args: &[String]) {
     let mut after = serde_json::Value::Null;
     loop {
         let page = admin
-            .ok("query($a: String) { jobs(status: DONE, first: 100, after: $a) { pageInfo { hasNextPage endCursor } edges { node { dueAt finishedAt } } } }", json!({ "a": after }))
+            .ok("query($a: String) { jobs(status: DONE, kind: \"task.reminder\", first: 100, after: $a) { pageInfo { hasNextPage endCursor } edges { node { dueAt finishedAt } } } }", json!({ "a": after }))
             .await;
         for e in page["jobs"]["edges"].as_array().unwrap() {
             let due =
