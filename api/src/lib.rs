@@ -96,9 +96,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 >| {
                     let handle = scheduler_handle.clone();
                     async move {
-                        domain::clock::advance(chrono::Duration::seconds(
-                            q.get("advance").copied().unwrap_or(0),
-                        ));
+                        let by = chrono::Duration::seconds(q.get("advance").copied().unwrap_or(0))
+                            + chrono::Duration::milliseconds(
+                                q.get("advance_ms").copied().unwrap_or(0),
+                            );
+                        domain::clock::advance(by);
                         handle.wake();
                         domain::now().to_rfc3339()
                     }

@@ -11,10 +11,11 @@ use std::time::Duration;
 use chrono::Duration as ChronoDuration;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
-    QueryFilter, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
+    FromQueryResult, QueryFilter, Statement, TransactionTrait,
 };
 use tokio::sync::{Notify, watch};
+use tracing::Instrument;
 
 use entity::job;
 
@@ -91,21 +92,43 @@ impl Scheduler {
     /// Claims and runs one batch of due jobs; returns how many it ran.
     pub async fn tick(&self) -> DomainResult<usize> {
         let claimed = self.claim().await?;
-        let n = claimed.len();
-        for j in claimed {
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        // One transaction per batch and a savepoint per job: a failing job rolls back alone,
+        // and the batch costs one commit. If this process dies mid-batch, the whole batch
+        // rolls back and another worker takes it over when the lease runs out.
+        let txn = begin_write(&self.db).await?;
+        let mut failures = Vec::new();
+        for j in &claimed {
             let span =
                 tracing::info_span!("job", job_id = j.id, kind = %j.kind, attempt = j.attempts);
-            let _enter = span.enter();
-            match self.run_one(&j).await {
-                Ok(true) => {}
-                Ok(false) => tracing::info!("job taken over by another worker"),
-                Err(e) => self.failed(&j, &e).await?,
+            let outcome = async {
+                let savepoint = txn.begin().await?;
+                match self.run_one(&savepoint, j).await {
+                    Ok(true) => savepoint.commit().await.map_err(DomainError::from),
+                    Ok(false) => {
+                        tracing::info!("job taken over by another worker");
+                        savepoint.rollback().await.map_err(DomainError::from)
+                    }
+                    Err(e) => {
+                        savepoint.rollback().await?;
+                        Err(e)
+                    }
+                }
+            }
+            .instrument(span)
+            .await;
+            if let Err(e) = outcome {
+                failures.push((j, e));
             }
         }
-        if n > 0 {
-            self.bus.wake();
+        txn.commit().await?;
+        for (j, e) in failures {
+            self.failed(j, &e).await?;
         }
-        Ok(n)
+        self.bus.wake();
+        Ok(claimed.len())
     }
 
     /// Takes up to a batch of due jobs (or jobs whose lease ran out) for this worker.
@@ -155,8 +178,7 @@ impl Scheduler {
 
     /// Runs `j`'s effects and marks it DONE in one transaction. False when the job was no
     /// longer ours (its lease ran out and another worker took it): nothing is applied then.
-    async fn run_one(&self, j: &job::Model) -> DomainResult<bool> {
-        let txn = begin_write(&self.db).await?;
+    async fn run_one(&self, txn: &DatabaseTransaction, j: &job::Model) -> DomainResult<bool> {
         let done = job::Entity::update_many()
             .col_expr(job::Column::Status, Expr::value(JobStatus::Done.as_str()))
             .col_expr(job::Column::FinishedAt, Expr::value(now()))
@@ -164,14 +186,12 @@ impl Scheduler {
             .filter(job::Column::Id.eq(j.id))
             .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
             .filter(job::Column::LockedBy.eq(self.worker.as_str()))
-            .exec(&txn)
+            .exec(txn)
             .await?;
         if done.rows_affected != 1 {
-            txn.rollback().await?;
             return Ok(false);
         }
-        handlers::run(&txn, j).await?;
-        txn.commit().await?;
+        handlers::run(txn, j).await?;
         Ok(true)
     }
 

@@ -182,8 +182,19 @@ async fn reminders(args: &[String]) {
     let mut pending = futures::stream::iter(creates).buffer_unordered(16);
     while pending.next().await.is_some() {}
 
+    // Jump the server's clock exactly to the due instant: lateness is then what the scheduler adds.
+    let server_now =
+        chrono::DateTime::parse_from_rfc3339(&server.advance(0).await).expect("server time");
+    let to_due = (due - server_now).num_milliseconds().max(0);
     let started = Instant::now();
-    server.advance(3600).await;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/debug/clock?advance_ms={to_due}", server.url))
+        .send()
+        .await;
+    assert!(
+        resp.is_ok_and(|r| r.status().is_success()),
+        "the test clock moves"
+    );
     let count = "{ jobs(status: DONE, kind: \"task.reminder\") { totalCount } }";
     loop {
         let done = admin.ok(count, json!({})).await["jobs"]["totalCount"]
