@@ -448,3 +448,49 @@ async fn the_daily_overdue_digest_runs_once_even_after_missed_days() {
         "{moved}"
     );
 }
+
+#[tokio::test]
+async fn reminders_reach_the_notifications_subscription_and_new_lead_times_apply() {
+    use confab_tests::ws::{TRANSPORT_WS, Ws};
+    let s = setup().await;
+    let mut ws = Ws::connect(&s.server.url, TRANSPORT_WS, s.bo.token.as_deref().unwrap())
+        .await
+        .expect("connects");
+    ws.subscribe(
+        "n",
+        "subscription { notifications { kind text } }",
+        json!({}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let now = s.server.advance(0).await;
+    s.admin
+        .ok(CREATE, json!({ "i": { "conversationId": s.conversation, "title": "Ping me", "assigneeId": s.bo_id, "remindAt": at(&now, 60) } }))
+        .await;
+    assert_eq!(
+        ws.next("n").await["data"]["notifications"]["kind"],
+        "TASK_ASSIGNED"
+    );
+    s.server.advance(61).await;
+    let reminder = ws.next("n").await;
+    assert_eq!(reminder["data"]["notifications"]["kind"], "TASK_REMINDER");
+    assert_eq!(
+        reminder["data"]["notifications"]["text"],
+        "Reminder: Ping me"
+    );
+
+    // An appointment in 3 hours has no reminder ahead at the default lead times (24 h passed,
+    // 1 h ahead); with a 2 h lead time added, it gets one more.
+    let now = s.server.advance(0).await;
+    s.bo.ok(BOOK, json!({ "i": { "conversationId": s.conversation, "title": "Plan", "startsAt": at(&now, 10_800), "endsAt": at(&now, 11_400) } })).await;
+    let reminders = "{ jobs(status: PENDING, kind: \"appointment.reminder\") { totalCount } }";
+    assert_eq!(
+        s.admin.ok(reminders, json!({})).await["jobs"]["totalCount"],
+        1
+    );
+    s.admin.ok("mutation { updateWorkspace(input: {appointmentReminderMinutes: [120, 60]}) { workspace { id } } }", json!({})).await;
+    assert_eq!(
+        s.admin.ok(reminders, json!({})).await["jobs"]["totalCount"],
+        2
+    );
+}

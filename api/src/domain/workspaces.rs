@@ -268,6 +268,21 @@ pub async fn update(
     if updated.time_zone != current.time_zone {
         crate::scheduler::jobs::reschedule_digest(&txn, &updated).await?;
     }
+    if updated.appointment_reminder_minutes != current.appointment_reminder_minutes {
+        // Upcoming appointments take the new lead times.
+        let upcoming = entity::appointment::Entity::find()
+            .filter(entity::appointment::Column::WorkspaceId.eq(scope.workspace_id))
+            .filter(
+                entity::appointment::Column::Status
+                    .eq(crate::domain::AppointmentStatus::Scheduled.as_str()),
+            )
+            .filter(entity::appointment::Column::StartsAt.gt(crate::domain::now()))
+            .all(&txn)
+            .await?;
+        for a in &upcoming {
+            crate::scheduler::jobs::reschedule_appointment(&txn, a).await?;
+        }
+    }
     crate::domain::activities::by_user(
         &txn,
         scope,
