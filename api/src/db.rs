@@ -61,3 +61,40 @@ fn sqlite_file(url: &str) -> Option<String> {
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then(|| path.to_string())
 }
+
+/// A fresh, migrated SQLite database for the library's own tests, removed when dropped.
+#[cfg(test)]
+pub mod testing {
+    use sea_orm::DatabaseConnection;
+
+    use crate::domain::Scope;
+
+    pub struct TestDb {
+        pub db: DatabaseConnection,
+        /// The admin of workspace "acme".
+        pub admin: Scope,
+        dir: std::path::PathBuf,
+    }
+
+    impl Drop for TestDb {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    pub async fn workspace() -> TestDb {
+        let dir = std::env::temp_dir().join(format!("confab-unit-{:x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let db = super::connect(&format!("sqlite://{}?mode=rwc", dir.join("t.db").display()))
+            .await
+            .expect("connect");
+        super::migrate(&db).await.expect("migrate");
+        let boot = crate::domain::workspaces::bootstrap(&db, "acme", "a@acme.test")
+            .await
+            .expect("bootstrap");
+        let admin = crate::domain::auth::authenticate(&db, Some(&boot.token))
+            .await
+            .expect("the admin's token");
+        TestDb { db, admin, dir }
+    }
+}

@@ -84,25 +84,23 @@ async fn tag_names(
     workspace_id: i64,
     contacts: &[i64],
 ) -> Result<Vec<(i64, String)>, DbErr> {
-    {
-        let links = contact_tag::Entity::find()
-            .filter(contact_tag::Column::ContactId.is_in(contacts.iter().copied()))
-            .filter(contact_tag::Column::WorkspaceId.eq(workspace_id))
-            .all(db)
-            .await?;
-        let tag_ids: Vec<i64> = links.iter().map(|l| l.tag_id).collect();
-        let names: HashMap<i64, String> = tag::Entity::find()
-            .filter(tag::Column::Id.is_in(tag_ids))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|t| (t.id, t.name))
-            .collect();
-        Ok(links
-            .into_iter()
-            .filter_map(|l| names.get(&l.tag_id).map(|n| (l.contact_id, n.clone())))
-            .collect())
-    }
+    let links = contact_tag::Entity::find()
+        .filter(contact_tag::Column::ContactId.is_in(contacts.iter().copied()))
+        .filter(contact_tag::Column::WorkspaceId.eq(workspace_id))
+        .all(db)
+        .await?;
+    let tag_ids: Vec<i64> = links.iter().map(|l| l.tag_id).collect();
+    let names: HashMap<i64, String> = tag::Entity::find()
+        .filter(tag::Column::Id.is_in(tag_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t.name))
+        .collect();
+    Ok(links
+        .into_iter()
+        .filter_map(|l| names.get(&l.tag_id).map(|n| (l.contact_id, n.clone())))
+        .collect())
 }
 
 /// A contact's custom field values with their keys, in definition order.

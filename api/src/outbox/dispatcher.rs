@@ -271,7 +271,6 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::domain::Role;
     use crate::domain::messages::{self, Inbound, Outbound};
 
     #[test]
@@ -304,17 +303,9 @@ mod tests {
         }
     }
 
-    async fn queued_message(dir: &std::path::Path) -> (DatabaseConnection, i64) {
-        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
-        let db = crate::db::connect(&url).await.expect("connect");
-        crate::db::migrate(&db).await.expect("migrate");
-        let boot = crate::domain::workspaces::bootstrap(&db, "acme", "a@acme.test")
-            .await
-            .expect("bootstrap");
-        let scope = crate::domain::auth::authenticate(&db, Some(&boot.token))
-            .await
-            .expect("token");
-        assert_eq!(scope.role, Role::Admin);
+    /// A workspace with one SMS conversation and one queued reply.
+    async fn queued_message() -> (crate::db::testing::TestDb, i64) {
+        let t = crate::db::testing::workspace().await;
         let inbound = Inbound {
             channel: Channel::Sms,
             from: "+14155550101".into(),
@@ -324,7 +315,7 @@ mod tests {
             contact_name: None,
             received_at: None,
         };
-        let received = messages::receive(&db, &scope, inbound)
+        let received = messages::receive(&t.db, &t.admin, inbound)
             .await
             .expect("receive");
         let out = Outbound {
@@ -334,8 +325,8 @@ mod tests {
             subject: None,
             template: None,
         };
-        let (message, _) = messages::send(&db, &scope, out).await.expect("send");
-        (db, message.id)
+        let (message, _) = messages::send(&t.db, &t.admin, out).await.expect("send");
+        (t, message.id)
     }
 
     /// Makes every pending row due now, as if the backoff had passed.
@@ -352,9 +343,8 @@ mod tests {
 
     #[tokio::test]
     async fn temporary_failures_retry_with_backoff_then_fail_with_the_reason() {
-        let dir = std::env::temp_dir().join(format!("confab-dispatch-{:x}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let (db, message_id) = queued_message(&dir).await;
+        let (t, message_id) = queued_message().await;
+        let db = t.db.clone();
         let adapter = Arc::new(Failing {
             permanent: false,
             calls: AtomicUsize::new(0),
@@ -388,14 +378,12 @@ mod tests {
             .expect("message");
         assert_eq!(msg.status, "FAILED");
         assert_eq!(msg.failed_reason.as_deref(), Some("gateway timeout"));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]
     async fn a_permanent_failure_fails_at_once() {
-        let dir = std::env::temp_dir().join(format!("confab-dispatch-{:x}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let (db, message_id) = queued_message(&dir).await;
+        let (t, message_id) = queued_message().await;
+        let db = t.db.clone();
         let adapter = Arc::new(Failing {
             permanent: true,
             calls: AtomicUsize::new(0),
@@ -417,6 +405,5 @@ mod tests {
         assert_eq!(msg.status, "FAILED");
         assert_eq!(msg.failed_reason.as_deref(), Some("number does not exist"));
         assert_eq!(adapter.calls.load(Ordering::SeqCst), 1);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

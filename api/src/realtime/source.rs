@@ -127,25 +127,9 @@ async fn sleep_or_stop(shutdown: &mut watch::Receiver<bool>, d: Duration) -> boo
 }
 
 async fn tail(bus: Bus, db: DatabaseConnection, mut shutdown: watch::Receiver<bool>) {
-    let start = |r: Result<Option<i64>, sea_orm::DbErr>| r.ok().flatten().unwrap_or(0);
-    let mut last_activity = start(
-        activity::Entity::find()
-            .select_only()
-            .column_as(activity::Column::Id.max(), "m")
-            .into_tuple()
-            .one(&db)
-            .await
-            .map(|v: Option<Option<i64>>| v.flatten()),
-    );
-    let mut last_notification = start(
-        notification::Entity::find()
-            .select_only()
-            .column_as(notification::Column::Id.max(), "m")
-            .into_tuple()
-            .one(&db)
-            .await
-            .map(|v: Option<Option<i64>>| v.flatten()),
-    );
+    // Start from what exists now: subscribers want what happens from here on.
+    let mut last_activity = max_id::<activity::Entity>(&db, activity::Column::Id).await;
+    let mut last_notification = max_id::<notification::Entity>(&db, notification::Column::Id).await;
     loop {
         let activities = activity::Entity::find()
             .filter(activity::Column::Id.gt(last_activity))
@@ -190,4 +174,15 @@ async fn tail(bus: Bus, db: DatabaseConnection, mut shutdown: watch::Receiver<bo
             _ = shutdown.changed() => return,
         }
     }
+}
+
+/// The largest id in a table, or 0 when it is empty or unreadable.
+async fn max_id<E: EntityTrait>(db: &DatabaseConnection, id: E::Column) -> i64 {
+    let max: Result<Option<Option<i64>>, _> = E::find()
+        .select_only()
+        .column_as(id.max(), "m")
+        .into_tuple()
+        .one(db)
+        .await;
+    max.ok().flatten().flatten().unwrap_or(0)
 }

@@ -271,18 +271,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_job_is_retried_with_backoff_then_failed_with_its_error() {
-        let dir = std::env::temp_dir().join(format!("confab-sched-{:x}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let db = crate::db::connect(&format!("sqlite://{}?mode=rwc", dir.join("t.db").display()))
-            .await
-            .expect("connect");
-        crate::db::migrate(&db).await.expect("migrate");
-        let boot = crate::domain::workspaces::bootstrap(&db, "acme", "a@acme.test")
-            .await
-            .expect("bootstrap");
-        let scope = crate::domain::auth::authenticate(&db, Some(&boot.token))
-            .await
-            .expect("token");
+        let t = crate::db::testing::workspace().await;
+        let (db, scope) = (t.db.clone(), t.admin.clone());
         // A kind no handler knows: every try fails.
         jobs::schedule(
             &db,
@@ -338,6 +328,5 @@ mod tests {
             "{:?}",
             j.last_error
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
