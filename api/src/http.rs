@@ -330,7 +330,10 @@ const GRAPHIQL_HTML: &str = r#"<!doctype html>
   <script src="/graphiql/react-dom.production.min.js"></script>
   <script src="/graphiql/graphiql.min.js"></script>
   <script>
-    const fetcher = GraphiQL.createFetcher({ url: '/graphql' });
+    // Subscriptions run over graphql-transport-ws on the same URL; the Authorization header
+    // typed below is sent as the connection_init payload.
+    const wsUrl = (location.protocol === 'https:' ? 'wss:' : 'ws:') + '//' + location.host + '/graphql';
+    const fetcher = GraphiQL.createFetcher({ url: '/graphql', subscriptionUrl: wsUrl });
     const root = ReactDOM.createRoot(document.getElementById('graphiql'));
     root.render(React.createElement(GraphiQL, {
       fetcher,
