@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::domain::auth::authenticate;
 use crate::error::DomainError;
 use crate::graphql::loaders::{Batches, Loaders};
 use crate::graphql::{ConfabSchema, State as GqlState};
@@ -240,7 +239,7 @@ async fn execute(
         .and_then(|v| v.to_str().ok());
     let mut request = request;
     let batches = Batches::default();
-    match authenticate(&app.state.db, auth).await {
+    match app.state.tokens.authenticate(&app.state.db, auth).await {
         Ok(scope) => {
             request = request
                 .data(Loaders::new(

@@ -155,6 +155,7 @@ pub fn app(
         dispatcher: handle.clone(),
         bus,
         scheduler,
+        tokens: Default::default(),
     });
     let schema = graphql::build(state.clone(), &config.limits);
     let router = http::router(

@@ -47,3 +47,43 @@ pub async fn authenticate(db: &DatabaseConnection, header: Option<&str>) -> Doma
         label: user.name.into(),
     })
 }
+
+/// Remembers recent successful token lookups for a short while, so a busy client does not pay
+/// two statements per request. Failures are never cached; a revoked token or a changed role
+/// takes effect within `TTL`.
+#[derive(Default)]
+pub struct TokenCache(
+    std::sync::Mutex<std::collections::HashMap<String, (Scope, std::time::Instant)>>,
+);
+
+impl TokenCache {
+    pub const TTL: std::time::Duration = std::time::Duration::from_secs(30);
+    const MAX_ENTRIES: usize = 10_000;
+
+    pub async fn authenticate(
+        &self,
+        db: &DatabaseConnection,
+        header: Option<&str>,
+    ) -> DomainResult<Scope> {
+        let key = header.map(hash_token).unwrap_or_default();
+        let cached = {
+            let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            map.get(&key)
+                .filter(|(_, at)| at.elapsed() < Self::TTL)
+                .map(|(scope, _)| scope.clone())
+        };
+        if let Some(scope) = cached {
+            return Ok(scope);
+        }
+        let scope = authenticate(db, header).await?;
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= Self::MAX_ENTRIES {
+            map.retain(|_, (_, at)| at.elapsed() < Self::TTL);
+            if map.len() >= Self::MAX_ENTRIES {
+                map.clear();
+            }
+        }
+        map.insert(key, (scope.clone(), std::time::Instant::now()));
+        Ok(scope)
+    }
+}

@@ -25,6 +25,7 @@ pub struct State {
     pub dispatcher: DispatcherHandle,
     pub bus: crate::realtime::Bus,
     pub scheduler: crate::scheduler::SchedulerHandle,
+    pub tokens: crate::domain::auth::TokenCache,
 }
 
 pub fn build(state: Arc<State>, limits: &Limits) -> ConfabSchema {
