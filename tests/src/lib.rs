@@ -18,9 +18,12 @@ pub fn binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().expect("the test binary knows its path");
-        // Tests run from target/<profile>/deps/, the bench from target/<profile>/.
+        // Tests run from target/<profile>/deps/, the bench from target/<profile>/examples/.
         let dir = exe.parent().expect("the executable has a folder");
-        let profile_dir = if dir.file_name().is_some_and(|n| n == "deps") {
+        let profile_dir = if dir
+            .file_name()
+            .is_some_and(|n| n == "deps" || n == "examples")
+        {
             dir.parent().expect("target/<profile>")
         } else {
             dir

@@ -1,8 +1,8 @@
 //! Confab's benchmark driver: starts the real server on a fresh database and drives it from
 //! this separate process over real HTTP and WebSocket.
 //!
-//! `cargo run --release -p confab-tests --bin bench -- fanout [--subscribers N] [--messages M] [--rate R]`
-//! `cargo run --release -p confab-tests --bin bench -- reminders [--jobs N]`
+//! `cargo run --release -p confab-tests --example bench -- fanout [--subscribers N] [--messages M] [--rate R]`
+//! `cargo run --release -p confab-tests --example bench -- reminders [--jobs N]`
 //! (set `CONFAB_TEST_DATABASE_URL` to run on PostgreSQL).
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
