@@ -41,10 +41,7 @@ pub async fn define(
 ) -> DomainResult<definition::Model> {
     scope.require_role(&[Role::Admin], "define custom fields")?;
     check_key(key)?;
-    let label = label.trim();
-    if label.is_empty() || label.chars().count() > 100 {
-        return Err(DomainError::invalid("label", "1 to 100 characters"));
-    }
+    let label = crate::domain::required_text("label", label, 100)?;
     let options: Vec<String> = options.iter().map(|o| o.trim().to_string()).collect();
     match field_type {
         CustomFieldType::Select if options.is_empty() || options.iter().any(String::is_empty) => {
@@ -54,10 +51,7 @@ pub async fn define(
             ));
         }
         CustomFieldType::Select => {
-            let mut unique = options.clone();
-            unique.sort();
-            unique.dedup();
-            if unique.len() != options.len() {
+            if !crate::domain::all_distinct(&options) {
                 return Err(DomainError::invalid("options", "options must be distinct"));
             }
         }
@@ -83,7 +77,7 @@ pub async fn define(
     let created = definition::ActiveModel {
         workspace_id: Set(scope.workspace_id),
         key: Set(key.to_string()),
-        label: Set(label.to_string()),
+        label: Set(label),
         field_type: Set(field_type.as_str().into()),
         options: Set(json!(options)),
         created_at: Set(now()),

@@ -91,3 +91,21 @@ pub fn engagement_score(c: &entity::contact::Model, at: DateTime<Utc>) -> i32 {
     let volume = 50.0 * (1.0 - 0.9f64.powf(n));
     (recency + volume).round().clamp(0.0, 100.0) as i32
 }
+
+/// A required one-line text: trimmed, 1 to `max` characters; otherwise BAD_USER_INPUT on `field`.
+pub fn required_text(field: &str, value: &str, max: usize) -> crate::error::DomainResult<String> {
+    let t = value.trim();
+    if t.is_empty() || t.chars().count() > max {
+        return Err(crate::error::DomainError::invalid(
+            field,
+            format!("1 to {max} characters"),
+        ));
+    }
+    Ok(t.to_string())
+}
+
+/// True when no two entries are equal.
+pub fn all_distinct(items: &[String]) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    items.iter().all(|i| seen.insert(i))
+}

@@ -19,10 +19,7 @@ pub async fn create_pipeline(
     stages: Vec<String>,
 ) -> DomainResult<pipeline::Model> {
     scope.require_role(&[Role::Admin], "create pipelines")?;
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(DomainError::invalid("name", "1 to 100 characters"));
-    }
+    let name = crate::domain::required_text("name", name, 100)?;
     let stages: Vec<String> = stages.iter().map(|s| s.trim().to_string()).collect();
     if stages.is_empty()
         || stages.len() > 50
@@ -35,10 +32,7 @@ pub async fn create_pipeline(
             "1 to 50 stage names of 1 to 100 characters",
         ));
     }
-    let mut unique = stages.clone();
-    unique.sort();
-    unique.dedup();
-    if unique.len() != stages.len() {
+    if !crate::domain::all_distinct(&stages) {
         return Err(DomainError::invalid(
             "stages",
             "stage names must be distinct",
@@ -144,10 +138,7 @@ pub async fn create(
     n: NewOpportunity,
 ) -> DomainResult<opportunity::Model> {
     scope.require_member("create opportunities")?;
-    let name = n.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(DomainError::invalid("name", "1 to 200 characters"));
-    }
+    let name = crate::domain::required_text("name", &n.name, 200)?;
     let currency = check_money(n.amount_minor, n.currency.as_deref())?;
     let txn = begin_write(db).await?;
     let conversation = conversations::scoped(scope)
@@ -216,14 +207,12 @@ pub async fn update(
     )?;
     let mut changes = serde_json::Map::new();
     let mut m = current.clone().into_active_model();
-    if let Some(name) = u
+    let name = u
         .name
-        .map(|n| n.trim().to_string())
-        .filter(|n| *n != current.name)
-    {
-        if name.is_empty() || name.chars().count() > 200 {
-            return Err(DomainError::invalid("name", "1 to 200 characters"));
-        }
+        .as_deref()
+        .map(|n| crate::domain::required_text("name", n, 200))
+        .transpose()?;
+    if let Some(name) = name.filter(|n| *n != current.name) {
         changes.insert("name".into(), json!({ "old": current.name, "new": name }));
         m.name = Set(name);
     }

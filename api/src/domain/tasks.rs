@@ -73,11 +73,7 @@ pub struct NewTask {
 }
 
 fn check_title(title: &str) -> DomainResult<String> {
-    let t = title.trim();
-    if t.is_empty() || t.chars().count() > 200 {
-        return Err(DomainError::invalid("title", "1 to 200 characters"));
-    }
-    Ok(t.to_string())
+    crate::domain::required_text("title", title, 200)
 }
 
 fn check_description(d: Option<String>) -> DomainResult<Option<String>> {

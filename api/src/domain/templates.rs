@@ -98,10 +98,7 @@ pub async fn create(
     channel: Option<Channel>,
 ) -> DomainResult<message_template::Model> {
     scope.require_member("create templates")?;
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(DomainError::invalid("name", "1 to 100 characters"));
-    }
+    let name = crate::domain::required_text("name", name, 100)?;
     if body.trim().is_empty() || body.len() > crate::domain::messages::MAX_BODY_BYTES {
         return Err(DomainError::invalid(
             "body",
@@ -112,7 +109,7 @@ pub async fn create(
     let txn = begin_write(db).await?;
     let taken = message_template::Entity::find()
         .filter(message_template::Column::WorkspaceId.eq(scope.workspace_id))
-        .filter(message_template::Column::Name.eq(name))
+        .filter(message_template::Column::Name.eq(&name))
         .one(&txn)
         .await?;
     if taken.is_some() {
