@@ -50,11 +50,10 @@ pub async fn define(
                 "a SELECT field needs non-empty options",
             ));
         }
-        CustomFieldType::Select => {
-            if !crate::domain::all_distinct(&options) {
-                return Err(DomainError::invalid("options", "options must be distinct"));
-            }
+        CustomFieldType::Select if !crate::domain::all_distinct(&options) => {
+            return Err(DomainError::invalid("options", "options must be distinct"));
         }
+        CustomFieldType::Select => {}
         _ if !options.is_empty() => {
             return Err(DomainError::invalid(
                 "options",

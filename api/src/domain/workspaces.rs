@@ -2,7 +2,7 @@
 //! do, and the team list the API reads.
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use serde::Serialize;
 
@@ -41,7 +41,7 @@ pub async fn bootstrap(
         return Err(DomainError::invalid("workspace", "must not be empty"));
     }
     let email = normalize_email(admin_email, "admin-email")?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if workspace::Entity::find()
         .filter(workspace::Column::Name.eq(name))
         .one(&txn)
@@ -81,7 +81,7 @@ pub async fn create_token(
     role: Role,
 ) -> DomainResult<IssuedToken> {
     let email = normalize_email(email, "email")?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let ws = workspace::Entity::find()
         .filter(workspace::Column::Name.eq(workspace_name.trim()))
         .one(&txn)
