@@ -15,6 +15,8 @@ pub enum DomainError {
     Conflict(String),
     #[error("the contact is marked do-not-disturb: nothing was sent")]
     ContactDnd,
+    #[error("invalid plugin: {0}")]
+    PluginInvalid(String),
     #[error("not implemented yet: {0}")]
     NotImplemented(&'static str),
     #[error("database error")]
@@ -41,6 +43,7 @@ impl DomainError {
             DomainError::Invalid { .. } => "BAD_USER_INPUT",
             DomainError::Conflict(_) => "CONFLICT",
             DomainError::ContactDnd => "CONTACT_DND",
+            DomainError::PluginInvalid(_) => "PLUGIN_INVALID",
             DomainError::NotImplemented(_) => "NOT_IMPLEMENTED",
             DomainError::Database(_) | DomainError::Internal(_) => "INTERNAL",
         }

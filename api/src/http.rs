@@ -24,14 +24,21 @@ pub struct AppState {
     pub state: Arc<GqlState>,
     /// Flips to true when the server shuts down; WebSockets close with "going away".
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The largest JSON request body; multipart uploads may be as large as a plugin.
+    pub max_body_bytes: usize,
 }
+
+/// Room for a plugin upload and the multipart request around it.
+const MAX_MULTIPART_BYTES: usize = crate::domain::plugins::MAX_UPLOAD_BYTES + (64 << 10);
 
 pub fn router(app: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphiql/{asset}", get(graphiql_asset))
         .route("/healthz", get(healthz))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(DefaultBodyLimit::max(
+            max_body_bytes.max(MAX_MULTIPART_BYTES),
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("request handler panicked");
             problem(
@@ -113,10 +120,43 @@ async fn graphql_post(State(app): State<AppState>, headers: HeaderMap, body: Byt
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
+    if media == "multipart/form-data" {
+        // The GraphQL multipart request spec: file uploads (installPlugin).
+        let opts = async_graphql::http::MultipartOptions::default()
+            .max_num_files(1)
+            .max_file_size(crate::domain::plugins::MAX_UPLOAD_BYTES + 1);
+        let body = futures::io::Cursor::new(body);
+        return match async_graphql::http::receive_body(Some(content_type), body, opts).await {
+            Ok(request) => execute(app, &headers, request, flavor).await,
+            Err(async_graphql::ParseRequestError::PayloadTooLarge) => problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "the upload is larger than {} bytes",
+                    crate::domain::plugins::MAX_UPLOAD_BYTES
+                ),
+                "PLUGIN_INVALID",
+            ),
+            Err(e) => problem(
+                StatusCode::BAD_REQUEST,
+                &format!("not a GraphQL multipart request: {e}"),
+                "BAD_USER_INPUT",
+            ),
+        };
+    }
     if media != "application/json" {
         return problem(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the request as application/json",
+            "send the request as application/json (or multipart/form-data to upload a file)",
+            "BAD_USER_INPUT",
+        );
+    }
+    if body.len() > app.max_body_bytes {
+        return problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!(
+                "the request body is larger than {} bytes",
+                app.max_body_bytes
+            ),
             "BAD_USER_INPUT",
         );
     }

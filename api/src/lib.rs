@@ -8,6 +8,7 @@ pub mod graphql;
 pub mod http;
 pub mod ids;
 pub mod outbox;
+pub mod plugins;
 pub mod realtime;
 pub mod scheduler;
 
@@ -69,14 +70,25 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         shutdown_rx.clone(),
     );
     let scheduler_handle = scheduler::SchedulerHandle::default();
+    let plugin_host = plugins::PluginHost::new()
+        .map_err(|e| anyhow::anyhow!("cannot start the plugin runtime: {e}"))?;
     let (mut router, dispatcher) = app(
         db,
         background_db.clone(),
         &config,
         bus.clone(),
         scheduler_handle.clone(),
+        plugin_host.clone(),
         shutdown_rx.clone(),
     );
+    let plugin_worker = plugins::Worker::new(
+        background_db.clone(),
+        plugin_host,
+        bus.clone(),
+        scheduler_handle.clone(),
+        config.scheduler_poll,
+    );
+    let plugin_worker = tokio::spawn(plugin_worker.run(shutdown_rx.clone()));
     let scheduler = scheduler::Scheduler::new(
         background_db,
         scheduler_handle.clone(),
@@ -136,6 +148,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .context("server error")?;
     let _ = dispatcher.await;
     let _ = scheduler.await;
+    let _ = plugin_worker.await;
     Ok(())
 }
 
@@ -147,6 +160,7 @@ pub fn app(
     config: &Config,
     bus: realtime::Bus,
     scheduler: scheduler::SchedulerHandle,
+    plugins: Arc<plugins::PluginHost>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> (axum::Router, Dispatcher) {
     let handle = DispatcherHandle::default();
@@ -155,6 +169,7 @@ pub fn app(
         dispatcher: handle.clone(),
         bus,
         scheduler,
+        plugins,
         tokens: Default::default(),
     });
     let schema = graphql::build(state.clone(), &config.limits);
@@ -163,6 +178,7 @@ pub fn app(
             schema,
             state,
             shutdown,
+            max_body_bytes: config.limits.max_body_bytes,
         },
         config.limits.max_body_bytes,
     );

@@ -61,6 +61,36 @@ enum Command {
     },
     /// Print the served GraphQL schema (SDL).
     Schema,
+    /// Automation plugins.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Check, precompile and install a plugin component (.wasm) into a workspace, as its
+    /// first admin. A component that fails the checks is refused and nothing is stored.
+    Install {
+        /// The component: `cargo build --release --target wasm32-wasip2 -p <crate>` writes it
+        /// to target/wasm32-wasip2/release/<crate>.wasm.
+        file: std::path::PathBuf,
+        #[arg(long)]
+        workspace: String,
+        /// The name admins see [default: the plugin's own name from its manifest].
+        #[arg(long)]
+        name: Option<String>,
+        /// Install it switched off.
+        #[arg(long)]
+        disabled: bool,
+        /// Limits as JSON, e.g. '{"fuel":100000000,"wallMs":2000}' (each up to its ceiling).
+        #[arg(long)]
+        limits: Option<String>,
+        /// Print {"pluginId","name","version","events","schedules","sha256"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -187,6 +217,60 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Schema) => {
             print!("{}", confab::graphql::sdl());
+            Ok(())
+        }
+        Some(Command::Plugin {
+            command:
+                PluginCommand::Install {
+                    file,
+                    workspace,
+                    name,
+                    disabled,
+                    limits,
+                    json,
+                },
+        }) => {
+            let wasm = std::fs::read(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let limits = limits
+                .map(|l| serde_json::from_str(&l))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--limits is not valid limits JSON: {e}"))?;
+            let db = open(database_url).await?;
+            let host = confab::plugins::PluginHost::new().map_err(anyhow::Error::msg)?;
+            let scope = workspaces::first_admin(&db, &workspace)
+                .await
+                .map_err(cli_error)?;
+            let name = match name {
+                Some(n) => n,
+                None => {
+                    host.inspect(wasm.clone())
+                        .await
+                        .map_err(cli_error)?
+                        .manifest
+                        .name
+                }
+            };
+            let install = confab::domain::plugins::Install {
+                name,
+                wasm,
+                enabled: !disabled,
+                limits,
+            };
+            let p = confab::domain::plugins::install(&db, &host, &scope, install)
+                .await
+                .map_err(cli_error)?;
+            let id = confab::ids::encode("Plugin", p.id).0;
+            if json {
+                let out = serde_json::json!({ "pluginId": id, "name": p.name, "version": p.version,
+                    "events": p.events, "schedules": p.schedules, "sha256": p.sha256 });
+                println!("{out}");
+            } else {
+                println!(
+                    "installed plugin {} {} ({id}) in {workspace}",
+                    p.name, p.version
+                );
+            }
             Ok(())
         }
     }

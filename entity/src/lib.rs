@@ -19,6 +19,7 @@ pub mod opportunity;
 pub mod outbox;
 pub mod pipeline;
 pub mod plugin;
+pub mod plugin_artifact;
 pub mod plugin_run;
 pub mod stage;
 pub mod tag;

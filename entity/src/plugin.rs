@@ -19,6 +19,7 @@ pub struct Model {
     pub disabled_reason: Option<String>,
     pub installed_at: DateTimeUtc,
     pub uninstalled_at: Option<DateTimeUtc>,
+    pub installed_by_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

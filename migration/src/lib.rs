@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_domain;
 mod m20261125_000002_message_search;
 mod m20261125_000003_event_notify;
+mod m20261125_000004_plugin_artifacts;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_domain::Migration),
             Box::new(m20261125_000002_message_search::Migration),
             Box::new(m20261125_000003_event_notify::Migration),
+            Box::new(m20261125_000004_plugin_artifacts::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 //! (an SQLite file, or a new PostgreSQL database when `CONFAB_TEST_DATABASE_URL` is set) and
 //! gives tests a GraphQL client and the CLI.
 pub mod contract;
+pub mod plugins;
 pub mod ws;
 
 use std::path::{Path, PathBuf};
@@ -393,10 +394,15 @@ impl Gql {
 
 impl Client {
     pub async fn gql(&self, query: &str, variables: Value) -> Gql {
-        let mut req = self
+        let req = self
             .http
             .post(&self.url)
             .json(&json!({ "query": query, "variables": variables }));
+        self.send(req).await
+    }
+
+    /// Sends a prepared POST with this client's token; reads the GraphQL response.
+    pub async fn send(&self, mut req: reqwest::RequestBuilder) -> Gql {
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }

@@ -10,9 +10,20 @@ use crate::error::DomainResult;
 /// Who caused a change.
 #[derive(Clone, Debug)]
 pub enum Actor {
-    User { id: i64, label: String },
-    Contact { label: String },
-    Plugin { id: i64, label: String },
+    User {
+        id: i64,
+        label: String,
+    },
+    Contact {
+        label: String,
+    },
+    /// A plugin run; `depth` counts the plugin runs that led to it (1 for a run caused by a
+    /// person's change), so cascades can be cut off.
+    Plugin {
+        id: i64,
+        label: String,
+        depth: i64,
+    },
     System,
 }
 
@@ -21,7 +32,7 @@ impl Actor {
         match self {
             Actor::User { id, label } => (ActorKind::User, Some(*id), None, label.clone()),
             Actor::Contact { label } => (ActorKind::Contact, None, None, label.clone()),
-            Actor::Plugin { id, label } => (ActorKind::Plugin, None, Some(*id), label.clone()),
+            Actor::Plugin { id, label, .. } => (ActorKind::Plugin, None, Some(*id), label.clone()),
             Actor::System => (ActorKind::System, None, None, "Confab".to_string()),
         }
     }
@@ -41,7 +52,7 @@ pub async fn record(
     a: NewActivity<'_>,
 ) -> DomainResult<activity::Model> {
     let (actor_kind, user, plugin, label) = a.actor.parts();
-    Ok(activity::ActiveModel {
+    let row = activity::ActiveModel {
         workspace_id: Set(a.workspace_id),
         conversation_id: Set(a.conversation_id),
         kind: Set(a.kind.as_str().to_string()),
@@ -55,7 +66,10 @@ pub async fn record(
         ..Default::default()
     }
     .insert(db)
-    .await?)
+    .await?;
+    // Plugins that asked for this kind of event run after this transaction commits.
+    crate::domain::plugins::enqueue_runs(db, &row, a.actor).await?;
+    Ok(row)
 }
 
 impl Actor {

@@ -351,7 +351,7 @@ mod identities {
     }
 }
 
-mod tags {
+pub(crate) mod tags {
     //! Tags are workspace-wide names; adding or removing one twice changes nothing.
     use sea_orm::{
         ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set,

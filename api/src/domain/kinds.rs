@@ -9,6 +9,8 @@ macro_rules! string_enum {
         pub enum $name { $($variant),+ }
 
         impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
             }

@@ -13,6 +13,7 @@ pub mod notes;
 pub mod notifications;
 pub mod opportunities;
 pub mod page;
+pub mod plugins;
 pub mod scoped;
 pub mod tasks;
 pub mod templates;

@@ -295,3 +295,26 @@ pub async fn update(
     txn.commit().await?;
     Ok(updated)
 }
+
+/// Acts for the named workspace's first admin: what the command line does on an operator's
+/// behalf (e.g. `confab plugin install`).
+pub async fn first_admin(db: &DatabaseConnection, workspace_name: &str) -> DomainResult<Scope> {
+    let ws = workspace::Entity::find()
+        .filter(workspace::Column::Name.eq(workspace_name.trim()))
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("workspace"))?;
+    let admin = user::Entity::find()
+        .filter(user::Column::WorkspaceId.eq(ws.id))
+        .filter(user::Column::Role.eq(Role::Admin.as_str()))
+        .order_by_asc(user::Column::Id)
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("admin"))?;
+    Ok(Scope {
+        workspace_id: ws.id,
+        user_id: admin.id,
+        role: Role::Admin,
+        label: admin.name.into(),
+    })
+}

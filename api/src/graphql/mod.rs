@@ -25,6 +25,7 @@ pub struct State {
     pub dispatcher: DispatcherHandle,
     pub bus: crate::realtime::Bus,
     pub scheduler: crate::scheduler::SchedulerHandle,
+    pub plugins: Arc<crate::plugins::PluginHost>,
     pub tokens: crate::domain::auth::TokenCache,
 }
 

@@ -8,7 +8,7 @@ use crate::domain::{
 use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject, Upload};
 
 use super::types::*;
-use super::{ctx_db, ctx_scope};
+use super::{ctx_db, ctx_scope, ctx_state};
 use crate::domain::messages::{self, Inbound, MessageRef, Outbound};
 use crate::domain::{
     Channel, ContactStatus, ConversationStatus, CustomFieldType, MessageStatus, OpportunityStatus,
@@ -324,6 +324,9 @@ pub struct InstallPluginInput {
     pub wasm: Upload,
     #[graphql(default_with = "Some(true)")]
     pub enabled: Option<bool>,
+    /// Overrides of the run limits, e.g. {"fuel": 100000000, "wallMs": 2000, "memoryBytes":
+    /// 67108864, "hostCalls": 200, "outputBytes": 131072}; each at most its ceiling.
+    pub limits: Option<async_graphql::Json<serde_json::Value>>,
 }
 
 #[derive(SimpleObject)]
@@ -340,12 +343,6 @@ pub struct SetPluginEnabledInput {
 #[derive(InputObject)]
 pub struct UninstallPluginInput {
     pub plugin_id: ID,
-}
-
-/// An operation whose issue is still open: a clear error, never fake data.
-fn not_yet<T>(ctx: &Context<'_>, what: &'static str) -> Res<T> {
-    ctx_scope(ctx)?;
-    Err(DomainError::NotImplemented(what).into())
 }
 
 fn conversation_id(id: &ID) -> Result<i64, DomainError> {
@@ -870,8 +867,35 @@ impl Mutation {
         ctx: &Context<'_>,
         input: InstallPluginInput,
     ) -> Res<PluginPayload> {
-        let _ = input;
-        not_yet(ctx, "installPlugin (issue #7)")
+        let scope = ctx_scope(ctx)?;
+        scope.require_role(&[crate::domain::Role::Admin], "install plugins")?;
+        let upload = input
+            .wasm
+            .value(ctx)
+            .map_err(|_| DomainError::invalid("wasm", "the upload could not be read"))?;
+        let mut wasm = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(
+                upload.into_read(),
+                crate::domain::plugins::MAX_UPLOAD_BYTES as u64 + 1,
+            ),
+            &mut wasm,
+        )
+        .map_err(|_| DomainError::invalid("wasm", "the upload could not be read"))?;
+        let limits = input
+            .limits
+            .map(|l| serde_json::from_value(l.0))
+            .transpose()
+            .map_err(|e| DomainError::invalid("limits", e.to_string()))?;
+        let install = crate::domain::plugins::Install {
+            name: input.name,
+            wasm,
+            enabled: input.enabled.unwrap_or(true),
+            limits,
+        };
+        let state = ctx_state(ctx)?;
+        let p = crate::domain::plugins::install(&state.db, &state.plugins, scope, install).await?;
+        Ok(PluginPayload { plugin: Plugin(p) })
     }
 
     async fn set_plugin_enabled(
@@ -879,8 +903,11 @@ impl Mutation {
         ctx: &Context<'_>,
         input: SetPluginEnabledInput,
     ) -> Res<PluginPayload> {
-        let _ = input;
-        not_yet(ctx, "setPluginEnabled (issue #7)")
+        let id = ids::decode(&input.plugin_id, "Plugin", "pluginId")?;
+        let p =
+            crate::domain::plugins::set_enabled(ctx_db(ctx)?, ctx_scope(ctx)?, id, input.enabled)
+                .await?;
+        Ok(PluginPayload { plugin: Plugin(p) })
     }
 
     async fn uninstall_plugin(
@@ -888,7 +915,10 @@ impl Mutation {
         ctx: &Context<'_>,
         input: UninstallPluginInput,
     ) -> Res<DeletePayload> {
-        let _ = input;
-        not_yet(ctx, "uninstallPlugin (issue #7)")
+        let id = ids::decode(&input.plugin_id, "Plugin", "pluginId")?;
+        let id = crate::domain::plugins::uninstall(ctx_db(ctx)?, ctx_scope(ctx)?, id).await?;
+        Ok(DeletePayload {
+            deleted_id: ids::encode("Plugin", id),
+        })
     }
 }

@@ -986,6 +986,14 @@ impl Plugin {
     async fn installed_at(&self) -> DateTime<Utc> {
         self.0.installed_at
     }
+    /// Why it is off, when Confab switched it off (e.g. after failing runs in a row).
+    async fn disabled_reason(&self) -> Option<&str> {
+        self.0.disabled_reason.as_deref()
+    }
+    /// The run limits in force (fuel, wallMs, memoryBytes, hostCalls, outputBytes).
+    async fn limits(&self) -> async_graphql::Json<serde_json::Value> {
+        async_graphql::Json(self.0.limits.clone())
+    }
     #[graphql(complexity = "super::list_cost(first, child_complexity)")]
     async fn runs(
         &self,

@@ -17,6 +17,7 @@ pub async fn run(txn: &DatabaseTransaction, j: &job::Model) -> DomainResult<()> 
         TASK_OVERDUE => task_alert(txn, j, Alert::Overdue).await,
         APPOINTMENT_REMINDER => appointment_reminder(txn, j).await,
         OVERDUE_DIGEST => overdue_digest(txn, j).await,
+        crate::domain::plugins::REMINDER => crate::plugins::deliver_reminder(txn, j).await,
         other => Err(DomainError::Internal(format!(
             "no handler for job kind `{other}`"
         ))),

@@ -42,9 +42,24 @@ impl SchedulerHandle {
 pub struct Scheduler {
     db: DatabaseConnection,
     handle: SchedulerHandle,
-    worker: String,
+    lease: Lease,
     poll: Duration,
     bus: crate::realtime::Bus,
+}
+
+/// Which jobs a worker takes: plugin runs (which execute untrusted code outside any
+/// transaction) have their own worker; the scheduler takes everything else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    Scheduled,
+    PluginRuns,
+}
+
+/// One worker's claim on jobs: takes due ones under a lease, marks them done, records
+/// failures. Shared by the scheduler and the plugin worker.
+pub struct Lease {
+    worker: String,
+    lane: Lane,
 }
 
 impl Scheduler {
@@ -54,11 +69,10 @@ impl Scheduler {
         poll: Duration,
         bus: crate::realtime::Bus,
     ) -> Self {
-        let worker = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
         Scheduler {
             db,
             handle,
-            worker,
+            lease: Lease::new(Lane::Scheduled),
             poll,
             bus,
         }
@@ -91,7 +105,7 @@ impl Scheduler {
 
     /// Claims and runs one batch of due jobs; returns how many it ran.
     pub async fn tick(&self) -> DomainResult<usize> {
-        let claimed = self.claim().await?;
+        let claimed = self.lease.claim(&self.db, BATCH).await?;
         if claimed.is_empty() {
             return Ok(0);
         }
@@ -125,15 +139,58 @@ impl Scheduler {
         }
         txn.commit().await?;
         for (j, e) in failures {
-            self.failed(j, &e).await?;
+            self.lease.failed(&self.db, j, &e).await?;
         }
         self.bus.wake();
         Ok(claimed.len())
     }
 
+    /// Runs `j`'s effects and marks it DONE in one transaction. False when the job was no
+    /// longer ours (its lease ran out and another worker took it): nothing is applied then.
+    async fn run_one(&self, txn: &DatabaseTransaction, j: &job::Model) -> DomainResult<bool> {
+        if !self.lease.done(txn, j).await? {
+            return Ok(false);
+        }
+        handlers::run(txn, j).await?;
+        Ok(true)
+    }
+
+    /// Every workspace has its next daily digest pending (one that was due while the server
+    /// was down stays due and runs once now).
+    async fn ensure_schedules(&self) -> DomainResult<()> {
+        for ws in entity::workspace::Entity::find().all(&self.db).await? {
+            jobs::schedule_digest(&self.db, &ws).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes done and cancelled jobs older than the retention period.
+    async fn sweep(&self) -> DomainResult<()> {
+        job::Entity::delete_many()
+            .filter(
+                job::Column::Status
+                    .is_in([JobStatus::Done.as_str(), JobStatus::Cancelled.as_str()]),
+            )
+            .filter(job::Column::FinishedAt.lt(now() - RETENTION))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Lease {
+    pub fn new(lane: Lane) -> Self {
+        let worker = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+        Lease { worker, lane }
+    }
+
     /// Takes up to a batch of due jobs (or jobs whose lease ran out) for this worker.
-    async fn claim(&self) -> DomainResult<Vec<job::Model>> {
-        let backend = self.db.get_database_backend();
+    pub async fn claim(
+        &self,
+        db: &DatabaseConnection,
+        batch: i64,
+    ) -> DomainResult<Vec<job::Model>> {
+        let backend = db.get_database_backend();
         let at = now();
         let (sql, lock) = match backend {
             DbBackend::Postgres => ("$", " FOR UPDATE SKIP LOCKED"),
@@ -148,13 +205,17 @@ impl Scheduler {
         };
         let text = format!(
             "UPDATE jobs SET status = 'RUNNING', locked_by = {w}, locked_until = {until}, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM jobs WHERE (status = 'PENDING' AND due_at <= {now1}) \
-             OR (status = 'RUNNING' AND locked_until < {now2}) ORDER BY due_at, id LIMIT {limit}{lock}) RETURNING *",
+             WHERE id IN (SELECT id FROM jobs WHERE ((status = 'PENDING' AND due_at <= {now1}) \
+             OR (status = 'RUNNING' AND locked_until < {now2})) AND kind {lane} 'plugin.run.%' ORDER BY due_at, id LIMIT {limit}{lock}) RETURNING *",
             w = p(1),
             until = p(2),
             now1 = p(3),
             now2 = p(4),
             limit = p(5),
+            lane = match self.lane {
+                Lane::Scheduled => "NOT LIKE",
+                Lane::PluginRuns => "LIKE",
+            },
         );
         let stmt = Statement::from_sql_and_values(
             backend,
@@ -164,10 +225,10 @@ impl Scheduler {
                 (at + LEASE).into(),
                 at.into(),
                 at.into(),
-                BATCH.into(),
+                batch.into(),
             ],
         );
-        let rows = self.db.query_all_raw(stmt).await?;
+        let rows = db.query_all_raw(stmt).await?;
         let mut jobs: Vec<job::Model> = rows
             .iter()
             .map(|r| job::Model::from_query_result(r, ""))
@@ -176,9 +237,9 @@ impl Scheduler {
         Ok(jobs)
     }
 
-    /// Runs `j`'s effects and marks it DONE in one transaction. False when the job was no
-    /// longer ours (its lease ran out and another worker took it): nothing is applied then.
-    async fn run_one(&self, txn: &DatabaseTransaction, j: &job::Model) -> DomainResult<bool> {
+    /// Marks `j` DONE inside `txn`; false when it is no longer ours (its lease ran out and
+    /// another worker took it), and then nothing else may be applied.
+    pub async fn done(&self, txn: &DatabaseTransaction, j: &job::Model) -> DomainResult<bool> {
         let done = job::Entity::update_many()
             .col_expr(job::Column::Status, Expr::value(JobStatus::Done.as_str()))
             .col_expr(job::Column::FinishedAt, Expr::value(now()))
@@ -188,15 +249,16 @@ impl Scheduler {
             .filter(job::Column::LockedBy.eq(self.worker.as_str()))
             .exec(txn)
             .await?;
-        if done.rows_affected != 1 {
-            return Ok(false);
-        }
-        handlers::run(txn, j).await?;
-        Ok(true)
+        Ok(done.rows_affected == 1)
     }
 
     /// Records a failed try: back to PENDING with backoff, or FAILED after the last attempt.
-    async fn failed(&self, j: &job::Model, e: &DomainError) -> DomainResult<()> {
+    pub async fn failed(
+        &self,
+        db: &DatabaseConnection,
+        j: &job::Model,
+        e: &DomainError,
+    ) -> DomainResult<()> {
         let last = j.attempts >= j.max_attempts;
         let reason = match e {
             // Admins read this in `jobs`: give them the whole story.
@@ -224,29 +286,7 @@ impl Scheduler {
         };
         q.filter(job::Column::Id.eq(j.id))
             .filter(job::Column::LockedBy.eq(self.worker.as_str()))
-            .exec(&self.db)
-            .await?;
-        Ok(())
-    }
-
-    /// Every workspace has its next daily digest pending (one that was due while the server
-    /// was down stays due and runs once now).
-    async fn ensure_schedules(&self) -> DomainResult<()> {
-        for ws in entity::workspace::Entity::find().all(&self.db).await? {
-            jobs::schedule_digest(&self.db, &ws).await?;
-        }
-        Ok(())
-    }
-
-    /// Deletes done and cancelled jobs older than the retention period.
-    async fn sweep(&self) -> DomainResult<()> {
-        job::Entity::delete_many()
-            .filter(
-                job::Column::Status
-                    .is_in([JobStatus::Done.as_str(), JobStatus::Cancelled.as_str()]),
-            )
-            .filter(job::Column::FinishedAt.lt(now() - RETENTION))
-            .exec(&self.db)
+            .exec(db)
             .await?;
         Ok(())
     }
