@@ -3,6 +3,8 @@
 //!
 //! `cargo run --release -p confab-tests --example bench -- fanout [--subscribers N] [--messages M] [--rate R]`
 //! `cargo run --release -p confab-tests --example bench -- reminders [--jobs N]`
+//! `cargo run --release -p confab-tests --example bench -- plugins [--messages N] [--concurrency C]`
+//! `cargo run --release -p confab-tests --example bench -- plugin-runtime [--runs N]`
 //! (set `CONFAB_TEST_DATABASE_URL` to run on PostgreSQL).
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -52,9 +54,12 @@ async fn main() {
     match args.get(1).map(String::as_str) {
         Some("fanout") => fanout(&args).await,
         Some("reminders") => reminders(&args).await,
+        Some("plugins") => plugins(&args).await,
+        Some("plugin-runtime") => plugin_runtime(&args),
         _ => {
             eprintln!(
-                "usage: bench fanout [--subscribers N] [--messages M] [--rate R] | reminders [--jobs N]"
+                "usage: bench fanout [--subscribers N] [--messages M] [--rate R] | reminders [--jobs N] \
+                 | plugins [--messages N] [--concurrency C] | plugin-runtime [--runs N]"
             );
             std::process::exit(2);
         }
@@ -236,5 +241,162 @@ async fn reminders(args: &[String]) {
         lateness.len() as f64 / elapsed.as_secs_f64(),
         percentile(&lateness, 0.50) as f64 / 1000.0,
         percentile(&lateness, 0.99) as f64 / 1000.0,
+    );
+}
+
+/// Sends `n` first messages from new addresses (`prefix` + index) at `concurrency`; returns
+/// messages per second.
+async fn ingest(admin: &confab_tests::Client, prefix: u64, n: usize, concurrency: usize) -> f64 {
+    use futures::StreamExt;
+    let started = Instant::now();
+    let sends = (0..n).map(|i| {
+        let admin = admin.clone();
+        async move {
+            let from = format!("contact{}@bench.example", prefix + i as u64);
+            admin
+                .receive("EMAIL", &from, "hello, is anyone there?", None)
+                .await
+        }
+    });
+    let mut pending = futures::stream::iter(sends).buffer_unordered(concurrency);
+    while pending.next().await.is_some() {}
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Ingest without plugins, then with the `follow-up` example installed: messages/s of each,
+/// the plugin's runs/s, and the per-run duration (instantiate + run + its host lookups) that
+/// the server records for every run.
+async fn plugins(args: &[String]) {
+    let n = arg(args, "--messages", 2_000) as usize;
+    let concurrency = arg(args, "--concurrency", 16) as usize;
+    let server = TestServer::start().await;
+    let backend = if server.db.is_postgres() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let admin = server.admin();
+    let wasm = confab_tests::plugins::example("follow-up");
+    eprintln!(
+        "plugins on {backend}: {n} messages at concurrency {concurrency}, without then with follow-up"
+    );
+    ingest(&admin, 4_150_000_000, 200, concurrency).await; // warm-up
+    let without = ingest(&admin, 4_151_000_000, n, concurrency).await;
+    let plugin = admin.installed("follow-up", wasm, None).await;
+    let id = plugin["id"].clone();
+    let started = Instant::now();
+    let with = ingest(&admin, 4_152_000_000, n, concurrency).await;
+    let count = "query($id: ID!) { plugin(id: $id) { runs { totalCount } } }";
+    loop {
+        let done = admin.ok(count, json!({ "id": id })).await["plugin"]["runs"]["totalCount"]
+            .as_u64()
+            .unwrap_or(0) as usize;
+        if done >= n || started.elapsed() > Duration::from_secs(300) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let runs_per_s = n as f64 / started.elapsed().as_secs_f64();
+    let mut durations = Vec::with_capacity(n);
+    let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
+    let mut after = serde_json::Value::Null;
+    loop {
+        let page = admin
+            .ok("query($id: ID!, $a: String) { plugin(id: $id) { runs(first: 100, after: $a) { pageInfo { hasNextPage endCursor } edges { node { outcome durationMicros } } } } }", json!({ "id": id, "a": after }))
+            .await;
+        let runs = &page["plugin"]["runs"];
+        for e in runs["edges"].as_array().unwrap() {
+            durations.push(e["node"]["durationMicros"].as_u64().unwrap_or(0));
+            *outcomes
+                .entry(e["node"]["outcome"].as_str().unwrap_or("?").to_string())
+                .or_default() += 1;
+        }
+        if runs["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = runs["pageInfo"]["endCursor"].clone();
+    }
+    durations.sort_unstable();
+    let rss = server.pid().and_then(peak_rss_kib).unwrap_or(0);
+    println!(
+        "scenario  backend   msgs  ingest/s(no plugin)  ingest/s(follow-up)  ratio  runs/s  run_p50_us  run_p99_us  peak_rss_mib  outcomes"
+    );
+    println!(
+        "plugins   {backend:<8} {n:>5}  {without:>19.0}  {with:>19.0}  {:>5.2}  {runs_per_s:>6.0}  {:>10}  {:>10}  {:>12.0}  {outcomes:?}",
+        with / without,
+        percentile(&durations, 0.50),
+        percentile(&durations, 0.99),
+        rss as f64 / 1024.0,
+    );
+}
+
+/// The runtime alone, with no database: instantiate the `follow-up` component in a fresh
+/// sandbox and run one event through it, `--runs` times on one thread.
+fn plugin_runtime(args: &[String]) {
+    use confab_plugins::wit::{ContactInfo, Conversation, Event};
+    use confab_plugins::{Limits, Outcome, Runtime, Workspace};
+
+    struct Fixed;
+    impl Workspace for Fixed {
+        fn conversation(&self, id: &str) -> Result<Conversation, String> {
+            Ok(Conversation {
+                id: id.to_string(),
+                status: "OPEN".into(),
+                starred: false,
+                unread_count: 1,
+                last_message_at: None,
+                contact: ContactInfo {
+                    id: "c".into(),
+                    name: "Dana".into(),
+                    email: None,
+                    phone: None,
+                    tags: vec![],
+                    status: "ACTIVE".into(),
+                },
+                open_tasks: vec![],
+                upcoming_appointments: vec![],
+            })
+        }
+        fn teammate(&self, _: &str) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    let runs = arg(args, "--runs", 10_000) as usize;
+    let runtime = Runtime::new().expect("the runtime starts");
+    let wasm = confab_tests::plugins::example("follow-up");
+    let inspected = runtime
+        .inspect(&wasm, &["MESSAGE_RECEIVED"])
+        .expect("follow-up is a valid plugin");
+    let compiled = runtime
+        .load(&inspected.artifact)
+        .expect("the artifact loads");
+    let event = Event {
+        kind: "MESSAGE_RECEIVED".into(),
+        schedule: None,
+        conversation_id: Some("Q29udmVyc2F0aW9uOjE".into()),
+        contact_id: None,
+        subject_id: None,
+        occurred_at: 1_790_000_000_000,
+        object: "{}".into(),
+        data: "{}".into(),
+    };
+    let workspace: std::sync::Arc<dyn Workspace> = std::sync::Arc::new(Fixed);
+    let limits = Limits::default();
+    let mut times = Vec::with_capacity(runs);
+    let started = Instant::now();
+    for _ in 0..runs {
+        let report = runtime.run(&compiled, &event, &limits, workspace.clone());
+        assert_eq!(report.outcome, Outcome::Ok, "{:?}", report.error);
+        times.push(report.duration.as_micros() as u64);
+    }
+    let elapsed = started.elapsed();
+    times.sort_unstable();
+    println!("scenario        runs   runs/s(1 thread)  run_p50_us  run_p99_us");
+    println!(
+        "plugin-runtime  {runs:>5}  {:>16.0}  {:>10}  {:>10}",
+        runs as f64 / elapsed.as_secs_f64(),
+        percentile(&times, 0.50),
+        percentile(&times, 0.99),
     );
 }
