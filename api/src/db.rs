@@ -10,6 +10,12 @@ use sea_orm::{
 };
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_pool(url, if url.starts_with("sqlite:") { 8 } else { 32 }).await
+}
+
+/// A pool of at most `max` connections: background workers get their own, so requests
+/// waiting on the write lock never starve them of connections (and the other way round).
+pub async fn connect_pool(url: &str, max: u32) -> Result<DatabaseConnection, DbErr> {
     if let Some(path) = sqlite_file(url)
         && let Some(dir) = std::path::Path::new(&path).parent()
         && !dir.as_os_str().is_empty()
@@ -23,14 +29,14 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         .acquire_timeout(Duration::from_secs(30));
     if url.starts_with("sqlite:") {
         // WAL lets readers run beside the one writer; writers queue on the busy timeout.
-        opts.max_connections(8).map_sqlx_sqlite_opts(|o| {
+        opts.max_connections(max).map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true)
         });
     } else {
-        opts.max_connections(32);
+        opts.max_connections(max);
     }
     Database::connect(opts).await
 }

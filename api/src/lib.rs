@@ -81,8 +81,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         plugin_host.clone(),
         shutdown_rx.clone(),
     );
+    let plugin_db = db::connect_pool(&config.database_url, 4)
+        .await
+        .context("cannot open the plugin worker's connections")?;
     let plugin_worker = plugins::Worker::new(
-        background_db.clone(),
+        plugin_db,
         plugin_host,
         bus.clone(),
         scheduler_handle.clone(),

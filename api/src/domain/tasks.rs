@@ -156,7 +156,7 @@ pub async fn create(
     .insert(&txn)
     .await?;
     tell_assignee(&txn, scope, &created).await?;
-    crate::scheduler::jobs::reschedule_task(&txn, &created).await?;
+    crate::scheduler::jobs::schedule_task(&txn, &created).await?;
     activities::by_user(
         &txn,
         scope,

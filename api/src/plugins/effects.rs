@@ -1,5 +1,7 @@
 //! Applying what a successful run asked for, inside the transaction that records the run:
 //! every change is made as the plugin (actor PLUGIN) and within the plugin's workspace only.
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, Set,
@@ -23,6 +25,9 @@ struct Ctx<'a> {
     txn: &'a DatabaseTransaction,
     plugin: &'a plugin::Model,
     actor: &'a Actor,
+    /// What `check` found, by the ids the plugin used.
+    conversations: HashMap<String, conversation::Model>,
+    teammates: HashMap<String, i64>,
 }
 
 impl Ctx<'_> {
@@ -30,21 +35,62 @@ impl Ctx<'_> {
         self.plugin.workspace_id
     }
 
-    async fn conversation(&self, id: &str) -> DomainResult<conversation::Model> {
+    async fn conversation(&mut self, id: &str) -> DomainResult<conversation::Model> {
+        if let Some(c) = self.conversations.get(id) {
+            return Ok(c.clone());
+        }
         let row = decode(id, "Conversation")?;
-        scoped::find::<conversation::Entity>(self.txn, self.ws(), row)
+        let c = scoped::find::<conversation::Entity>(self.txn, self.ws(), row)
             .await?
-            .ok_or(DomainError::NotFound("conversation"))
+            .ok_or(DomainError::NotFound("conversation"))?;
+        self.conversations.insert(id.to_string(), c.clone());
+        Ok(c)
     }
 
-    async fn teammate(&self, id: &str) -> DomainResult<i64> {
+    async fn teammate(&mut self, id: &str) -> DomainResult<i64> {
+        if let Some(u) = self.teammates.get(id) {
+            return Ok(*u);
+        }
         let row = decode(id, "User")?;
-        user::Entity::find_by_id(row)
+        let u = user::Entity::find_by_id(row)
             .filter(user::Column::WorkspaceId.eq(self.ws()))
             .one(self.txn)
             .await?
             .map(|u| u.id)
-            .ok_or(DomainError::NotFound("teammate"))
+            .ok_or(DomainError::NotFound("teammate"))?;
+        self.teammates.insert(id.to_string(), u);
+        Ok(u)
+    }
+
+    /// Resolves every conversation and teammate the effects name, before anything is written:
+    /// a refusal leaves nothing to undo.
+    async fn check(&mut self, effects: &[Effect]) -> DomainResult<()> {
+        for effect in effects {
+            let (conversation, teammate) = match effect {
+                Effect::CreateTask(t) => (&t.conversation_id, t.assignee_id.as_ref()),
+                Effect::SendReminder(r) => (
+                    &r.conversation_id,
+                    match &r.to {
+                        Recipient::Teammate(u) => Some(u),
+                        Recipient::Contact(_) => None,
+                    },
+                ),
+                Effect::LogEvent {
+                    conversation_id, ..
+                }
+                | Effect::AddTag {
+                    conversation_id, ..
+                }
+                | Effect::AddNote {
+                    conversation_id, ..
+                } => (conversation_id, None),
+            };
+            self.conversation(conversation).await?;
+            if let Some(u) = teammate {
+                self.teammate(u).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn activity(
@@ -80,15 +126,33 @@ fn time(ms: i64) -> DomainResult<DateTime<Utc>> {
         .ok_or_else(|| DomainError::invalid("time", format!("{ms} is not a time")))
 }
 
-/// Applies `effects` in order; the first refusal fails them all (the caller rolls back).
+/// Applies `effects` in order. The inner error is a refusal (an id outside the workspace, a
+/// teammate who is gone): then nothing was written. The outer one is the database failing.
 pub async fn apply(
     txn: &DatabaseTransaction,
     plugin: &plugin::Model,
     actor: &Actor,
     job_id: i64,
     effects: &[Effect],
-) -> DomainResult<()> {
-    let cx = Ctx { txn, plugin, actor };
+) -> DomainResult<Result<(), DomainError>> {
+    let mut cx = Ctx {
+        txn,
+        plugin,
+        actor,
+        conversations: HashMap::new(),
+        teammates: HashMap::new(),
+    };
+    match cx.check(effects).await {
+        Ok(()) => {}
+        Err(e @ (DomainError::Database(_) | DomainError::Internal(_))) => return Err(e),
+        Err(refused) => return Ok(Err(refused)),
+    }
+    write(&mut cx, job_id, effects).await?;
+    Ok(Ok(()))
+}
+
+async fn write(cx: &mut Ctx<'_>, job_id: i64, effects: &[Effect]) -> DomainResult<()> {
+    let (txn, plugin, actor) = (cx.txn, cx.plugin, cx.actor);
     for (n, effect) in effects.iter().enumerate() {
         match effect {
             Effect::CreateTask(t) => {
@@ -129,7 +193,7 @@ pub async fn apply(
                     )
                     .await?;
                 }
-                crate::scheduler::jobs::reschedule_task(txn, &created).await?;
+                crate::scheduler::jobs::schedule_task(txn, &created).await?;
                 cx.activity(
                     Some(c.id),
                     ActivityKind::TaskCreated,
@@ -177,7 +241,7 @@ pub async fn apply(
                 tag,
             } => {
                 let c = cx.conversation(conversation_id).await?;
-                let scope = plugin_scope(&cx).await?;
+                let scope = plugin_scope(cx).await?;
                 if crate::domain::contacts::tags::add(txn, &scope, c.contact_id, tag).await? {
                     cx.activity(
                         Some(c.id),
@@ -193,7 +257,7 @@ pub async fn apply(
                 body,
             } => {
                 let c = cx.conversation(conversation_id).await?;
-                let scope = plugin_scope(&cx).await?;
+                let scope = plugin_scope(cx).await?;
                 let created = note::ActiveModel {
                     workspace_id: Set(cx.ws()),
                     conversation_id: Set(c.id),

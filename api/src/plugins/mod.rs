@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, Set, TransactionTrait,
+    QueryFilter, Set, TransactionTrait,
 };
 use tokio::sync::{Semaphore, watch};
 
@@ -32,6 +32,9 @@ use crate::error::{DomainError, DomainResult};
 use crate::scheduler::{Lane, Lease, SchedulerHandle};
 
 const BATCH: i64 = 200;
+/// How long a wake-up waits for more events before claiming: a little latency for much
+/// fewer, larger transactions under load.
+const GATHER: Duration = Duration::from_millis(10);
 /// The most stdout/stderr kept per run record.
 const OUTPUT_KEPT: usize = 4096;
 
@@ -46,12 +49,14 @@ pub struct PluginHost {
 impl PluginHost {
     pub fn new() -> Result<Arc<PluginHost>, String> {
         let runtime = Runtime::new()?;
+        // Runs mostly wait on their host lookups (database reads), so more run at once than
+        // there are cores; the wasm itself takes tens of microseconds.
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Arc::new(PluginHost {
             engine_key: runtime.engine_key(),
             runtime,
             compiled: Mutex::default(),
-            slots: Arc::new(Semaphore::new(cores)),
+            slots: Arc::new(Semaphore::new(cores * 2)),
         }))
     }
 
@@ -163,7 +168,8 @@ impl Worker {
         let mut events = self.bus.subscribe();
         loop {
             match self.tick().await {
-                Ok(n) if n > 0 => continue,
+                // A full batch: more are likely waiting.
+                Ok(n) if n >= BATCH as usize => continue,
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "plugins: running a batch failed; retrying"),
             }
@@ -172,7 +178,9 @@ impl Worker {
                     if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
                         return;
                     }
-                    // Drain what else arrived: one claim answers them all.
+                    // Let a burst gather for a moment, so it runs and commits as one batch
+                    // rather than as many single-run transactions.
+                    tokio::time::sleep(GATHER).await;
                     while events.try_recv().is_ok() {}
                 }
                 _ = tokio::time::sleep(self.poll) => {}
@@ -200,17 +208,44 @@ impl Worker {
             return Ok(0);
         }
         let n = claimed.len();
+        let t0 = std::time::Instant::now();
+        // The batch's plugins in one read; each run's event rows read side by side.
+        let ids: Vec<i64> = claimed
+            .iter()
+            .filter_map(|j| {
+                j.payload
+                    .get("pluginId")
+                    .and_then(serde_json::Value::as_i64)
+            })
+            .collect();
+        let plugins: HashMap<i64, plugin::Model> = plugin::Entity::find()
+            .filter(plugin::Column::Id.is_in(ids))
+            .filter(plugin::Column::Enabled.eq(true))
+            .filter(plugin::Column::UninstalledAt.is_null())
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        let prepared =
+            futures::future::join_all(claimed.iter().map(|j| self.prepare(j, &plugins))).await;
         let mut ready = Vec::new();
-        for j in claimed {
-            match self.prepare(&j).await {
+        for (j, p) in claimed.iter().zip(prepared) {
+            match p {
                 Ok(Some(p)) => ready.push(p),
-                Ok(None) => self.skip(&j).await?,
-                Err(e) => self.lease.failed(&self.db, &j, &e).await?,
+                Ok(None) => self.skip(j).await?,
+                Err(e) => self.lease.failed(&self.db, j, &e).await?,
             }
         }
-        for wave in waves(ready) {
-            self.run_wave(wave).await?;
+        let prepared_in = t0.elapsed();
+        // Each plugin's failure count as this batch moves it.
+        let mut counts: HashMap<i64, plugin::Model> = HashMap::new();
+        let waves = waves(ready);
+        let n_waves = waves.len();
+        for wave in waves {
+            self.run_wave(wave, &mut counts).await?;
         }
+        tracing::debug!(runs = n, waves = n_waves, ?prepared_in, total = ?t0.elapsed(), "plugin batch");
         self.bus.wake();
         self.scheduler.wake();
         Ok(n)
@@ -218,15 +253,18 @@ impl Worker {
 
     /// Loads what a run needs; None when there is nothing to run any more (the plugin was
     /// disabled or uninstalled, or the event's row is gone).
-    async fn prepare(&self, j: &job::Model) -> DomainResult<Option<Prepared>> {
+    async fn prepare(
+        &self,
+        j: &job::Model,
+        plugins: &HashMap<i64, plugin::Model>,
+    ) -> DomainResult<Option<Prepared>> {
         let id = |key: &str| j.payload.get(key).and_then(serde_json::Value::as_i64);
         let plugin_id =
             id("pluginId").ok_or_else(|| DomainError::Internal("run without pluginId".into()))?;
-        let Some(p) = admin::installed(j.workspace_id)
-            .filter(plugin::Column::Id.eq(plugin_id))
-            .filter(plugin::Column::Enabled.eq(true))
-            .one(&self.db)
-            .await?
+        let Some(p) = plugins
+            .get(&plugin_id)
+            .filter(|p| p.workspace_id == j.workspace_id)
+            .cloned()
         else {
             return Ok(None);
         };
@@ -281,9 +319,19 @@ impl Worker {
 
     /// Runs a wave side by side (one sandbox per run, at most one per core), then applies and
     /// records all of it in one transaction, a savepoint per run.
-    async fn run_wave(&self, wave: Vec<Prepared>) -> DomainResult<()> {
+    async fn run_wave(
+        &self,
+        wave: Vec<Prepared>,
+        counts: &mut HashMap<i64, plugin::Model>,
+    ) -> DomainResult<()> {
+        let t_run = std::time::Instant::now();
         let mut runs = Vec::with_capacity(wave.len());
         for p in wave {
+            if counts.get(&p.plugin.id).is_some_and(|c| !c.enabled) {
+                // Switched off earlier in this batch.
+                self.skip(&p.job).await?;
+                continue;
+            }
             let compiled = match self.host.compiled(&self.db, &p.plugin).await {
                 Ok(c) => c,
                 Err(e) => {
@@ -314,37 +362,81 @@ impl Worker {
                 .map_err(|e| DomainError::Internal(format!("plugin run panicked: {e}")))?;
             finished.push((p, started_at, report));
         }
+        let ran_in = t_run.elapsed();
         let txn = begin_write(&self.db).await?;
-        let mut failures = Vec::new();
+        let mut records = Vec::with_capacity(finished.len());
+        let mut touched = std::collections::BTreeSet::new();
+        let mut switched_off = Vec::new();
+        let jobs: Vec<&job::Model> = finished.iter().map(|(p, _, _)| &p.job).collect();
+        let ours = match self.lease.done_many(&txn, &jobs).await {
+            Ok(ours) => ours,
+            Err(e) => {
+                txn.rollback().await?;
+                return Err(e);
+            }
+        };
         for (p, started_at, report) in &finished {
-            let savepoint = txn.begin().await?;
-            match self.settle(&savepoint, p, *started_at, report).await {
-                Ok(true) => savepoint.commit().await?,
-                Ok(false) => savepoint.rollback().await?,
+            let settled = self
+                .settle(&txn, p, *started_at, report, counts, &ours)
+                .await;
+            match settled {
+                Ok(Some((record, disabled))) => {
+                    records.push(record);
+                    touched.insert(p.plugin.id);
+                    if disabled {
+                        switched_off.push(p.plugin.id);
+                    }
+                }
+                Ok(None) => {}
                 Err(e) => {
-                    savepoint.rollback().await?;
-                    failures.push((p, e));
+                    // The database failed us: nothing of this wave stays; each run is retried.
+                    txn.rollback().await?;
+                    for (p, _, _) in &finished {
+                        self.lease.failed(&self.db, &p.job, &e).await?;
+                    }
+                    return Ok(());
                 }
             }
         }
-        txn.commit().await?;
-        for (p, e) in failures {
-            self.lease.failed(&self.db, &p.job, &e).await?;
+        if !records.is_empty() {
+            plugin_run::Entity::insert_many(records)
+                .exec_without_returning(&txn)
+                .await?;
         }
+        for id in touched {
+            let Some(c) = counts.get(&id) else { continue };
+            let row = plugin::ActiveModel {
+                id: sea_orm::ActiveValue::Unchanged(id),
+                consecutive_failures: Set(c.consecutive_failures),
+                enabled: Set(c.enabled),
+                disabled_reason: Set(c.disabled_reason.clone()),
+                ..Default::default()
+            }
+            .update(&txn)
+            .await?;
+            if switched_off.contains(&id) {
+                effects::disabled(&txn, &row, row.disabled_reason.as_deref().unwrap_or("")).await?;
+            }
+        }
+        txn.commit().await?;
+        tracing::debug!(runs = finished.len(), ?ran_in, settled_in = ?t_run.elapsed() - ran_in, "plugin wave");
         Ok(())
     }
 
-    /// Marks the job done, applies the run's effects (all or none), records the run and keeps
-    /// the plugin's failure count. False when the job was taken over by another worker.
+    /// Applies a run whose job is still ours (`ours`): its effects (all or none); returns the run's
+    /// record, or None when the job was taken over by another worker. `current` keeps each
+    /// plugin's failure count as this batch moves it.
     async fn settle(
         &self,
         txn: &DatabaseTransaction,
         p: &Prepared,
         started_at: chrono::DateTime<chrono::Utc>,
         report: &RunReport,
-    ) -> DomainResult<bool> {
-        if !self.lease.done(txn, &p.job).await? {
-            return Ok(false);
+        current: &mut HashMap<i64, plugin::Model>,
+        ours: &std::collections::HashSet<i64>,
+    ) -> DomainResult<Option<(plugin_run::ActiveModel, bool)>> {
+        if !ours.contains(&p.job.id) {
+            return Ok(None);
         }
         if p.job.kind == SCHEDULE_RUN {
             admin::schedule_crons(txn, &p.plugin).await?;
@@ -353,70 +445,52 @@ impl Worker {
         let mut error = report.error.clone();
         let mut actions = 0;
         if outcome == Outcome::Ok && !report.effects.is_empty() {
-            let applying = txn.begin().await?;
             let actor = crate::domain::activities::Actor::Plugin {
                 id: p.plugin.id,
                 label: p.label.clone(),
                 depth: p.depth,
             };
-            match effects::apply(&applying, &p.plugin, &actor, p.job.id, &report.effects).await {
-                Ok(()) => {
-                    applying.commit().await?;
-                    actions = report.effects.len();
-                }
-                Err(e @ (DomainError::Database(_) | DomainError::Internal(_))) => return Err(e),
-                Err(e) => {
-                    // The plugin asked for something the rules refuse: nothing of it stays.
-                    applying.rollback().await?;
+            match effects::apply(txn, &p.plugin, &actor, p.job.id, &report.effects).await? {
+                Ok(()) => actions = report.effects.len(),
+                Err(refused) => {
+                    // The plugin asked for something the rules refuse: nothing was written.
                     outcome = Outcome::Error;
-                    error = Some(format!("could not apply its changes: {e}"));
+                    error = Some(format!("could not apply its changes: {refused}"));
                 }
             }
         }
-        // Read fresh: earlier runs in this batch may have counted already.
-        let current = plugin::Entity::find_by_id(p.plugin.id)
-            .one(txn)
-            .await?
-            .ok_or(DomainError::NotFound("plugin"))?;
-        let count = if outcome == Outcome::Ok {
-            0
+        let plugin = current
+            .entry(p.plugin.id)
+            .or_insert_with(|| p.plugin.clone());
+        let mut disabled = false;
+        if outcome == Outcome::Ok {
+            plugin.consecutive_failures = 0;
         } else {
-            current.consecutive_failures + 1
-        };
-        let disable = count >= DISABLE_AFTER_FAILURES && current.enabled;
-        if disable {
-            error = Some(format!(
-                "{}; the plugin was disabled after {DISABLE_AFTER_FAILURES} failed runs in a row",
-                error.unwrap_or_default()
-            ));
+            plugin.consecutive_failures += 1;
+            if plugin.consecutive_failures >= DISABLE_AFTER_FAILURES && plugin.enabled {
+                let why = format!(
+                    "{}; the plugin was disabled after {DISABLE_AFTER_FAILURES} failed runs in a row",
+                    error.unwrap_or_default()
+                );
+                plugin.enabled = false;
+                plugin.disabled_reason = Some(why.clone());
+                error = Some(why);
+                disabled = true;
+            }
         }
-        plugin_run::ActiveModel {
+        let record = plugin_run::ActiveModel {
             workspace_id: Set(p.plugin.workspace_id),
             plugin_id: Set(p.plugin.id),
             trigger: Set(p.trigger.clone()),
             outcome: Set(outcome.as_str().to_string()),
-            error: Set(error.clone()),
+            error: Set(error),
             output: Set(Some(keep(&report.output)).filter(|o| !o.is_empty())),
             started_at: Set(truncate(started_at)),
             duration_micros: Set(i64::try_from(report.duration.as_micros()).unwrap_or(i64::MAX)),
             actions: Set(actions as i32),
             ..Default::default()
-        }
-        .insert(txn)
-        .await?;
-        if count != current.consecutive_failures {
-            let mut m = current.into_active_model();
-            m.consecutive_failures = Set(count);
-            if disable {
-                m.enabled = Set(false);
-                m.disabled_reason = Set(error.clone());
-            }
-            let row = m.update(txn).await?;
-            if disable {
-                effects::disabled(txn, &row, error.as_deref().unwrap_or("")).await?;
-            }
-        }
-        Ok(true)
+        };
+        Ok(Some((record, disabled)))
     }
 }
 

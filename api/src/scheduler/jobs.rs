@@ -83,8 +83,13 @@ pub async fn reschedule_task(
     db: &impl ConnectionTrait,
     t: &entity::task::Model,
 ) -> DomainResult<()> {
+    cancel(db, t.workspace_id, &format!("task:{}:", t.id)).await?;
+    schedule_task(db, t).await
+}
+
+/// Puts a new task's reminder and overdue alert on the schedule (nothing to cancel yet).
+pub async fn schedule_task(db: &impl ConnectionTrait, t: &entity::task::Model) -> DomainResult<()> {
     let prefix = format!("task:{}:", t.id);
-    cancel(db, t.workspace_id, &prefix).await?;
     if t.deleted_at.is_some() || t.status == crate::domain::TaskStatus::Completed.as_str() {
         return Ok(());
     }

@@ -237,6 +237,44 @@ impl Lease {
         Ok(jobs)
     }
 
+    /// Marks `jobs` DONE inside `txn` in one statement; returns the ids that were still ours.
+    pub async fn done_many(
+        &self,
+        txn: &DatabaseTransaction,
+        jobs: &[&job::Model],
+    ) -> DomainResult<std::collections::HashSet<i64>> {
+        if jobs.is_empty() {
+            return Ok(Default::default());
+        }
+        let backend = txn.get_database_backend();
+        let p = |n: usize| match backend {
+            DbBackend::Postgres => format!("${n}"),
+            _ => "?".to_string(),
+        };
+        let ids: Vec<String> = (0..jobs.len()).map(|i| p(i + 4)).collect();
+        let text = format!(
+            "UPDATE jobs SET status = {done}, finished_at = {at}, last_error = NULL \
+             WHERE status = 'RUNNING' AND locked_by = {me} AND id IN ({ids}) RETURNING id",
+            done = p(1),
+            at = p(2),
+            me = p(3),
+            ids = ids.join(", "),
+        );
+        let mut values: Vec<sea_orm::Value> = vec![
+            JobStatus::Done.as_str().into(),
+            now().into(),
+            self.worker.clone().into(),
+        ];
+        values.extend(jobs.iter().map(|j| sea_orm::Value::from(j.id)));
+        let rows = txn
+            .query_all_raw(Statement::from_sql_and_values(backend, text, values))
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.try_get::<i64>("", "id").ok())
+            .collect())
+    }
+
     /// Marks `j` DONE inside `txn`; false when it is no longer ours (its lease ran out and
     /// another worker took it), and then nothing else may be applied.
     pub async fn done(&self, txn: &DatabaseTransaction, j: &job::Model) -> DomainResult<bool> {
