@@ -317,6 +317,24 @@ async fn plugins(args: &[String]) {
         after = runs["pageInfo"]["endCursor"].clone();
     }
     durations.sort_unstable();
+    // Idle latency: one message at a time, until its follow-up task can be read.
+    let mut latency = Vec::new();
+    for i in 0..20u64 {
+        let sent = Instant::now();
+        let r = admin
+            .receive("EMAIL", &format!("latency{i}@bench.example"), "hi", None)
+            .await;
+        let q = "query($id: ID!) { conversation(id: $id) { tasks { totalCount } } }";
+        let vars = json!({ "id": r["conversation"]["id"] });
+        while admin.ok(q, vars.clone()).await["conversation"]["tasks"]["totalCount"] == 0 {
+            if sent.elapsed() > Duration::from_secs(10) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        latency.push(sent.elapsed().as_micros() as u64);
+    }
+    latency.sort_unstable();
     let rss = server.pid().and_then(peak_rss_kib).unwrap_or(0);
     println!(
         "scenario  backend   msgs  ingest/s(no plugin)  ingest/s(follow-up)  ratio  runs/s  run_p50_us  run_p99_us  peak_rss_mib  outcomes"

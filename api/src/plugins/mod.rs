@@ -203,6 +203,11 @@ impl Worker {
 
     /// Claims a batch of runs, runs them, applies and records them. Returns how many.
     pub async fn tick(&self) -> DomainResult<usize> {
+        // A read first: on SQLite the claim (an UPDATE) takes the write lock even when
+        // nothing is due, and most events in most workspaces wake no plugin.
+        if !self.lease.anything_due(&self.db).await? {
+            return Ok(0);
+        }
         let claimed = self.lease.claim(&self.db, BATCH).await?;
         if claimed.is_empty() {
             return Ok(0);

@@ -105,6 +105,10 @@ impl Scheduler {
 
     /// Claims and runs one batch of due jobs; returns how many it ran.
     pub async fn tick(&self) -> DomainResult<usize> {
+        // Woken after every change: look (a read) before claiming (a write).
+        if !self.lease.anything_due(&self.db).await? {
+            return Ok(0);
+        }
         let claimed = self.lease.claim(&self.db, BATCH).await?;
         if claimed.is_empty() {
             return Ok(0);
@@ -235,6 +239,30 @@ impl Lease {
             .collect::<Result<_, _>>()?;
         jobs.sort_by_key(|j| (j.due_at, j.id));
         Ok(jobs)
+    }
+
+    /// True when a job of this lane is due (or its lease ran out): a read, no lock.
+    pub async fn anything_due(&self, db: &DatabaseConnection) -> DomainResult<bool> {
+        use sea_orm::sea_query::ExprTrait;
+        let at = now();
+        let mut q = job::Entity::find().filter(
+            sea_orm::Condition::any()
+                .add(
+                    job::Column::Status
+                        .eq(JobStatus::Pending.as_str())
+                        .and(job::Column::DueAt.lte(at)),
+                )
+                .add(
+                    job::Column::Status
+                        .eq(JobStatus::Running.as_str())
+                        .and(job::Column::LockedUntil.lt(at)),
+                ),
+        );
+        q = match self.lane {
+            Lane::Scheduled => q.filter(job::Column::Kind.not_like("plugin.run.%")),
+            Lane::PluginRuns => q.filter(job::Column::Kind.like("plugin.run.%")),
+        };
+        Ok(q.one(db).await?.is_some())
     }
 
     /// Marks `jobs` DONE inside `txn` in one statement; returns the ids that were still ours.
