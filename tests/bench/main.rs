@@ -337,13 +337,15 @@ async fn plugins(args: &[String]) {
     latency.sort_unstable();
     let rss = server.pid().and_then(peak_rss_kib).unwrap_or(0);
     println!(
-        "scenario  backend   msgs  ingest/s(no plugin)  ingest/s(follow-up)  ratio  runs/s  run_p50_us  run_p99_us  peak_rss_mib  outcomes"
+        "scenario  backend   msgs  ingest/s(no plugin)  ingest/s(follow-up)  ratio  runs/s  run_p50_us  run_p99_us  task_visible_p50_ms  task_visible_p99_ms  peak_rss_mib  outcomes"
     );
     println!(
-        "plugins   {backend:<8} {n:>5}  {without:>19.0}  {with:>19.0}  {:>5.2}  {runs_per_s:>6.0}  {:>10}  {:>10}  {:>12.0}  {outcomes:?}",
+        "plugins   {backend:<8} {n:>5}  {without:>19.0}  {with:>19.0}  {:>5.2}  {runs_per_s:>6.0}  {:>10}  {:>10}  {:>19.1}  {:>19.1}  {:>12.0}  {outcomes:?}",
         with / without,
         percentile(&durations, 0.50),
         percentile(&durations, 0.99),
+        percentile(&latency, 0.50) as f64 / 1000.0,
+        percentile(&latency, 0.99) as f64 / 1000.0,
         rss as f64 / 1024.0,
     );
 }
