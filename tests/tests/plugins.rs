@@ -614,3 +614,50 @@ async fn the_cli_installs_a_plugin_and_refuses_a_bad_one() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(tasks(&admin, &r["conversation"]["id"]).await.is_empty());
 }
+
+#[tokio::test]
+async fn an_installed_plugin_keeps_working_after_a_restart() {
+    let mut server = TestServer::start().await;
+    let p = server
+        .admin()
+        .installed("follow-up", example("follow-up"), None)
+        .await;
+    server.restart().await;
+    let admin = server.admin();
+    let listed = admin
+        .ok("{ plugins { id sha256 enabled } }", json!({}))
+        .await;
+    assert_eq!(listed["plugins"][0]["sha256"], p["sha256"]);
+    let r = admin
+        .receive("SMS", "+14155550770", "back again", None)
+        .await;
+    let task = eventually(5, || async {
+        tasks(&admin, &r["conversation"]["id"])
+            .await
+            .into_iter()
+            .next()
+    })
+    .await
+    .expect("the plugin ran in the new process");
+    assert!(
+        task["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Follow up with")
+    );
+}
+
+#[tokio::test]
+async fn an_upload_over_the_size_cap_is_refused() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let mut big = b"\0asm\x0d\0\x01\0".to_vec();
+    big.resize((8 << 20) + 1024, 0);
+    let res = admin.install_plugin("huge", big, None).await;
+    assert_eq!(res.status, 413, "{}", res.body);
+    assert_eq!(res.code(), "PLUGIN_INVALID");
+    assert_eq!(
+        admin.ok("{ plugins { id } }", json!({})).await["plugins"],
+        json!([])
+    );
+}
