@@ -103,3 +103,32 @@ impl tokio::io::AsyncWrite for CappedOutput {
         Poll::Ready(Ok(()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_kept_up_to_the_cap_and_marked_when_cut() {
+        let out = CappedOutput::new(10);
+        out.push(b"hello ");
+        assert_eq!(out.text(), "hello ");
+        out.push(b"world, and more");
+        assert_eq!(out.text(), "hello worl\n[output cut at 10 bytes]");
+        out.push(b"!");
+        assert!(
+            out.text().starts_with("hello worl\n"),
+            "nothing more is kept"
+        );
+    }
+
+    #[test]
+    fn writes_never_fail_even_past_the_cap() {
+        let mut out = CappedOutput::new(4);
+        for _ in 0..3 {
+            assert!(OutputStream::write(&mut out, bytes::Bytes::from_static(b"abc")).is_ok());
+            assert!(out.check_write().is_ok());
+        }
+        assert!(out.text().starts_with("abca"));
+    }
+}

@@ -1036,6 +1036,11 @@ impl PluginRun {
     async fn error(&self) -> Option<&str> {
         self.0.error.as_deref()
     }
+    /// What the plugin wrote to stdout and stderr during the run (cut at its output limit
+    /// and at 4 KiB kept).
+    async fn output(&self) -> Option<&str> {
+        self.0.output.as_deref()
+    }
     async fn started_at(&self) -> DateTime<Utc> {
         self.0.started_at
     }
