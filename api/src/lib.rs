@@ -11,6 +11,7 @@ pub mod outbox;
 pub mod plugins;
 pub mod realtime;
 pub mod scheduler;
+pub mod seed;
 
 use std::sync::Arc;
 

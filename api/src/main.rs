@@ -18,6 +18,8 @@ struct Cli {
     command: Option<Command>,
     #[command(flatten)]
     serve: ServeArgs,
+    #[command(flatten)]
+    db: DbArgs,
 }
 
 #[derive(Args, Clone)]
@@ -61,6 +63,31 @@ enum Command {
     },
     /// Print the served GraphQL schema (SDL).
     Schema,
+    /// Fill a new workspace with deterministic, realistic data (bulk inserts), for
+    /// benchmarks and demos; prints its admin token.
+    Seed {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long, default_value_t = 1_000)]
+        contacts: usize,
+        /// Messages in all, spread over the contacts with a long tail.
+        #[arg(long, default_value_t = 20_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 0)]
+        notes: usize,
+        #[arg(long, default_value_t = 0)]
+        tasks: usize,
+        #[arg(long, default_value_t = 0)]
+        appointments: usize,
+        #[arg(long, default_value_t = 0)]
+        tags: usize,
+        /// The random seed: the same flags and seed give the same data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print what was written as JSON (with the admin token).
+        #[arg(long)]
+        json: bool,
+    },
     /// Automation plugins.
     Plugin {
         #[command(subcommand)]
@@ -126,18 +153,8 @@ impl From<RoleArg> for Role {
     }
 }
 
-#[derive(Parser)]
-struct Global {
-    #[command(flatten)]
-    db: DbArgs,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse_from(std::env::args_os());
-    let db_url = Global::try_parse_from(std::env::args_os().take(1))
-        .ok()
-        .and_then(|g| g.db.database_url);
-    let _ = db_url;
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -168,7 +185,7 @@ fn init_tracing() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let database_url = std::env::var("DATABASE_URL").ok();
+    let database_url = cli.db.database_url.clone();
     match cli.command {
         None => serve(database_url, cli.serve).await,
         Some(Command::Serve(args)) => serve(database_url, args).await,
@@ -217,6 +234,40 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Schema) => {
             print!("{}", confab::graphql::sdl());
+            Ok(())
+        }
+        Some(Command::Seed {
+            workspace,
+            contacts,
+            messages,
+            notes,
+            tasks,
+            appointments,
+            tags,
+            seed,
+            json,
+        }) => {
+            let db = open(database_url).await?;
+            let plan = confab::seed::Plan {
+                workspace,
+                contacts,
+                messages,
+                notes,
+                tasks,
+                appointments,
+                tags,
+                seed,
+            };
+            let out = confab::seed::seed(&db, &plan).await.map_err(cli_error)?;
+            if json {
+                println!("{}", serde_json::to_string(&out)?);
+            } else {
+                println!(
+                    "seeded {}: {} contacts, {} messages, {} activities in {} ms",
+                    out.workspace, out.contacts, out.messages, out.activities, out.millis
+                );
+                println!("admin token (shown once): {}", out.token);
+            }
             Ok(())
         }
         Some(Command::Plugin {

@@ -4,7 +4,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 
 use entity::{
     activity, appointment, contact, conversation, job, message, message_template, note,
-    notification, opportunity, pipeline, plugin, plugin_run, stage, task, user,
+    notification, opportunity, pipeline, plugin, plugin_run, stage, tag, task, user,
 };
 
 use crate::domain::Scope;
@@ -35,7 +35,7 @@ scoped!(
     note => "note", task => "task", appointment => "appointment", pipeline => "pipeline",
     plugin => "plugin", stage => "stage", activity => "activity", job => "job",
     message_template => "template", plugin_run => "plugin run", notification => "notification",
-    opportunity => "opportunity",
+    opportunity => "opportunity", tag => "tag",
 );
 
 /// All of the caller's rows of `E`.

@@ -1,0 +1,108 @@
+//! `confab seed` fills a new workspace with deterministic, realistic data the API serves.
+use confab_tests::{TestServer, cli};
+use serde_json::{Value, json};
+
+async fn messages_per_conversation(client: &confab_tests::Client) -> Vec<u64> {
+    let d = client
+        .ok(
+            "{ conversations(first: 100) { totalCount edges { node { unreadCount lastMessage { id }
+               messages(last: 1) { totalCount edges { node { id } } } } } } }",
+            json!({}),
+        )
+        .await;
+    let edges = d["conversations"]["edges"].as_array().unwrap().clone();
+    for e in &edges {
+        let n = &e["node"];
+        assert_eq!(
+            n["lastMessage"]["id"], n["messages"]["edges"][0]["node"]["id"],
+            "lastMessage is the newest message"
+        );
+    }
+    let mut counts: Vec<u64> = edges
+        .iter()
+        .map(|e| e["node"]["messages"]["totalCount"].as_u64().unwrap())
+        .collect();
+    counts.sort_unstable();
+    counts
+}
+
+#[tokio::test]
+async fn seed_writes_a_deterministic_long_tailed_workspace_the_api_serves() {
+    let server = TestServer::start().await;
+    let url = server.db.url.clone();
+    let seed = |name: &str| {
+        let out = cli(
+            &server.db,
+            &[
+                "seed",
+                "--database-url",
+                &url,
+                "--workspace",
+                name,
+                "--contacts",
+                "40",
+                "--messages",
+                "1000",
+                "--notes",
+                "30",
+                "--tasks",
+                "25",
+                "--appointments",
+                "5",
+                "--tags",
+                "4",
+                "--seed",
+                "42",
+                "--json",
+            ],
+        );
+        assert!(out.success, "{}", out.stderr);
+        out.json()
+    };
+    let first: Value = seed("bench");
+    assert_eq!(first["messages"], 1000);
+    assert_eq!(first["activities"], 1000);
+    let client = server.client(first["token"].as_str().unwrap());
+    let counts = messages_per_conversation(&client).await;
+    assert_eq!(counts.len(), 40, "one conversation per contact");
+    assert_eq!(counts.iter().sum::<u64>(), 1000);
+    assert!(counts.iter().all(|&c| c >= 1));
+    let median = counts[counts.len() / 2];
+    assert!(
+        *counts.last().unwrap() > 5 * median,
+        "a long tail: {counts:?}"
+    );
+    let d = client
+        .ok(
+            "{ tasks(first: 1) { totalCount } contacts(first: 1) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(d["tasks"]["totalCount"], 25);
+    assert_eq!(d["contacts"]["totalCount"], 40);
+
+    // The same seed gives the same shape; the workspace's name must be new.
+    let second = seed("bench-two");
+    let again = server.client(second["token"].as_str().unwrap());
+    assert_eq!(messages_per_conversation(&again).await, counts);
+    let out = cli(
+        &server.db,
+        &[
+            "seed",
+            "--workspace",
+            "bench",
+            "--contacts",
+            "1",
+            "--messages",
+            "1",
+        ],
+    );
+    assert!(!out.success);
+    assert!(out.stderr.contains("already exists"), "{}", out.stderr);
+    // Nothing leaks into the first workspace.
+    let acme = server
+        .admin()
+        .ok("{ conversations(first: 1) { totalCount } }", json!({}))
+        .await;
+    assert_eq!(acme["conversations"]["totalCount"], 0);
+}
