@@ -292,16 +292,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let scope = workspaces::first_admin(&db, &workspace)
                 .await
                 .map_err(cli_error)?;
-            let name = match name {
-                Some(n) => n,
-                None => {
-                    host.inspect(wasm.clone())
-                        .await
-                        .map_err(cli_error)?
-                        .manifest
-                        .name
-                }
-            };
             let install = confab::domain::plugins::Install {
                 name,
                 wasm,

@@ -40,7 +40,8 @@ pub fn known_events() -> Vec<&'static str> {
 }
 
 pub struct Install {
-    pub name: String,
+    /// The name admins see; the plugin's own manifest name when absent.
+    pub name: Option<String>,
     pub wasm: Vec<u8>,
     pub enabled: bool,
     /// Overrides of the default limits, each at most its ceiling.
@@ -60,7 +61,11 @@ pub async fn install(
     req: Install,
 ) -> DomainResult<plugin::Model> {
     scope.require_role(&[Role::Admin], "install plugins")?;
-    let name = crate::domain::required_text("name", &req.name, 64)?;
+    let asked = req
+        .name
+        .as_deref()
+        .map(|n| crate::domain::required_text("name", n, 64))
+        .transpose()?;
     if req.wasm.len() > MAX_UPLOAD_BYTES {
         return Err(DomainError::PluginInvalid(format!(
             "the upload is {} bytes; plugins may be at most {MAX_UPLOAD_BYTES} bytes",
@@ -71,6 +76,9 @@ pub async fn install(
     limits
         .check()
         .map_err(|reason| DomainError::invalid("limits", reason))?;
+    let inspected = host.inspect(req.wasm.clone()).await?;
+    let m = &inspected.manifest;
+    let name = asked.unwrap_or_else(|| m.name.clone());
     let taken = installed(scope.workspace_id)
         .filter(plugin::Column::Name.eq(&name))
         .one(db)
@@ -80,8 +88,6 @@ pub async fn install(
             "a plugin named {name} is installed; uninstall it first"
         )));
     }
-    let inspected = host.inspect(req.wasm.clone()).await?;
-    let m = &inspected.manifest;
     let txn = begin_write(db).await?;
     let at = now();
     let row = plugin::ActiveModel {

@@ -888,7 +888,7 @@ impl Mutation {
             .transpose()
             .map_err(|e| DomainError::invalid("limits", e.to_string()))?;
         let install = crate::domain::plugins::Install {
-            name: input.name,
+            name: Some(input.name),
             wasm,
             enabled: input.enabled.unwrap_or(true),
             limits,
