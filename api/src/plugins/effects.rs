@@ -19,7 +19,6 @@ use crate::domain::{
     ActivityKind, Channel, ContactStatus, NotificationKind, Role, TaskStatus, now, scoped, truncate,
 };
 use crate::error::{DomainError, DomainResult};
-use crate::ids;
 
 struct Ctx<'a> {
     txn: &'a DatabaseTransaction,
@@ -39,7 +38,7 @@ impl Ctx<'_> {
         if let Some(c) = self.conversations.get(id) {
             return Ok(c.clone());
         }
-        let row = decode(id, "Conversation")?;
+        let row = super::row_id(id, "Conversation")?;
         let c = scoped::find::<conversation::Entity>(self.txn, self.ws(), row)
             .await?
             .ok_or(DomainError::NotFound("conversation"))?;
@@ -51,7 +50,7 @@ impl Ctx<'_> {
         if let Some(u) = self.teammates.get(id) {
             return Ok(*u);
         }
-        let row = decode(id, "User")?;
+        let row = super::row_id(id, "User")?;
         let u = user::Entity::find_by_id(row)
             .filter(user::Column::WorkspaceId.eq(self.ws()))
             .one(self.txn)
@@ -114,10 +113,6 @@ impl Ctx<'_> {
         .await?;
         Ok(())
     }
-}
-
-fn decode(id: &str, kind: &str) -> DomainResult<i64> {
-    ids::decode(&async_graphql::ID(id.to_string()), kind, "id")
 }
 
 fn time(ms: i64) -> DomainResult<DateTime<Utc>> {
@@ -316,7 +311,7 @@ async fn plugin_scope(cx: &Ctx<'_>) -> DomainResult<crate::domain::Scope> {
         workspace_id: cx.ws(),
         user_id: admin.id,
         role: Role::Admin,
-        label: format!("{} (plugin)", cx.plugin.name).into(),
+        label: super::label(cx.plugin).into(),
     })
 }
 
@@ -372,7 +367,7 @@ pub async fn deliver_reminder(txn: &DatabaseTransaction, j: &job::Model) -> Doma
         .to_string();
     let actor = Actor::Plugin {
         id: p.id,
-        label: format!("{} (plugin)", p.name),
+        label: super::label(&p),
         depth: int("depth").unwrap_or(1),
     };
     let record = |summary: String, data: Value| {

@@ -304,7 +304,7 @@ impl Worker {
             )
         };
         Ok(Some(Prepared {
-            label: format!("{} (plugin)", p.name),
+            label: label(&p),
             job: j.clone(),
             plugin: p,
             depth,
@@ -497,6 +497,16 @@ impl Worker {
         };
         Ok(Some((record, disabled)))
     }
+}
+
+/// How a plugin appears in the activity trail.
+fn label(p: &plugin::Model) -> String {
+    format!("{} (plugin)", p.name)
+}
+
+/// An id a plugin handed over (the API's opaque ids) as a row number of `kind`.
+fn row_id(id: &str, kind: &str) -> DomainResult<i64> {
+    crate::ids::decode(&async_graphql::ID(id.to_string()), kind, "id")
 }
 
 fn keep(output: &str) -> String {

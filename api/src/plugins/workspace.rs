@@ -121,8 +121,7 @@ impl TagsOf for sea_orm::Select<tag::Entity> {
 }
 
 fn decode(id: &str, kind: &str) -> Result<i64, String> {
-    ids::decode(&async_graphql::ID(id.to_string()), kind, "id")
-        .map_err(|_| format!("{id:?} is not a {kind} id"))
+    super::row_id(id, kind).map_err(|_| format!("{id:?} is not a {kind} id"))
 }
 
 impl Workspace for DbWorkspace {
