@@ -15,23 +15,41 @@ use serde::Serialize;
 use serde_json::json;
 
 use entity::{
-    activity, appointment, contact, contact_identity, contact_tag, conversation, message, note,
-    tag, task,
+    activity, appointment, contact, contact_identity, contact_tag, conversation,
+    custom_field_value, message, note, opportunity, stage, tag, task,
 };
 
 use crate::db::begin_write;
 use crate::domain::{now, truncate, workspaces};
 use crate::error::{DomainError, DomainResult};
 
-#[derive(Clone, Debug)]
+/// What to write; the flags of `confab seed`.
+#[derive(Clone, Debug, clap::Args)]
 pub struct Plan {
+    /// The new workspace's name (it must not exist yet).
+    #[arg(long)]
     pub workspace: String,
+    #[arg(long, default_value_t = 1_000)]
     pub contacts: usize,
+    /// Messages in all, spread over the contacts with a long tail.
+    #[arg(long, default_value_t = 20_000)]
     pub messages: usize,
+    #[arg(long, default_value_t = 0)]
     pub notes: usize,
+    #[arg(long, default_value_t = 0)]
     pub tasks: usize,
+    #[arg(long, default_value_t = 0)]
     pub appointments: usize,
+    /// Deals in a "Sales" pipeline (Lead, Qualified, Proposal, Negotiation).
+    #[arg(long, default_value_t = 0)]
+    pub opportunities: usize,
+    #[arg(long, default_value_t = 0)]
     pub tags: usize,
+    /// Custom contact fields (of every type in turn), each set on about half the contacts.
+    #[arg(long, default_value_t = 0)]
+    pub custom_fields: usize,
+    /// The random seed: the same flags and seed give the same data.
+    #[arg(long, default_value_t = 1)]
     pub seed: u64,
 }
 
@@ -46,7 +64,9 @@ pub struct Seeded {
     pub notes: usize,
     pub tasks: usize,
     pub appointments: usize,
+    pub opportunities: usize,
     pub tags: usize,
+    pub custom_fields: usize,
     pub millis: u128,
 }
 
@@ -356,6 +376,27 @@ pub async fn seed(db: &DatabaseConnection, plan: &Plan) -> DomainResult<Seeded> 
     }
     bulk(&txn, appointments, 14).await?;
     txn.commit().await?;
+    if plan.opportunities > 0 {
+        opportunities(
+            db,
+            &scope,
+            plan.opportunities,
+            &conversation_ids,
+            &agents,
+            &mut rng,
+            end,
+        )
+        .await?;
+    }
+    if plan.custom_fields > 0 {
+        custom_fields(db, &scope, plan.custom_fields, &contact_ids, &mut rng, end).await?;
+    }
+    // Fresh bulk data: statistics for the planner (and, on PostgreSQL, the visibility map for
+    // index-only scans), as autovacuum would give a database that grew over time.
+    match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => db.execute_unprepared("VACUUM ANALYZE").await?,
+        _ => db.execute_unprepared("ANALYZE").await?,
+    };
     Ok(Seeded {
         workspace: plan.workspace.clone(),
         token: boot.token,
@@ -365,9 +406,122 @@ pub async fn seed(db: &DatabaseConnection, plan: &Plan) -> DomainResult<Seeded> 
         notes: plan.notes,
         tasks: plan.tasks,
         appointments: plan.appointments,
+        opportunities: plan.opportunities,
         tags: plan.tags,
+        custom_fields: plan.custom_fields,
         millis: started.elapsed().as_millis(),
     })
+}
+
+/// A "Sales" pipeline and `n` deals on the busiest conversations, most of them still open.
+async fn opportunities(
+    db: &DatabaseConnection,
+    scope: &crate::domain::Scope,
+    n: usize,
+    conversation_ids: &[i64],
+    agents: &[i64],
+    rng: &mut StdRng,
+    end: DateTime<Utc>,
+) -> DomainResult<()> {
+    let stages = ["Lead", "Qualified", "Proposal", "Negotiation"];
+    let pipeline = crate::domain::opportunities::create_pipeline(
+        db,
+        scope,
+        "Sales",
+        stages.iter().map(|s| s.to_string()).collect(),
+    )
+    .await?;
+    let stage_ids = ids_of::<stage::Entity>(db, scope.workspace_id, stage::Column::Id).await?;
+    let deals = (0..n)
+        .map(|k| {
+            let status = match rng.random_range(0..10) {
+                0..=6 => "OPEN",
+                7 | 8 => "WON",
+                _ => "LOST",
+            };
+            let at = end - Duration::days(rng.random_range(0..60));
+            opportunity::ActiveModel {
+                workspace_id: Set(scope.workspace_id),
+                conversation_id: Set(conversation_ids[skewed(rng, conversation_ids.len())]),
+                pipeline_id: Set(pipeline.id),
+                stage_id: Set(stage_ids[rng.random_range(0..stage_ids.len())]),
+                name: Set(format!("Deal #{k}")),
+                amount_minor: Set(Some(100 * rng.random_range(50..50_000))),
+                currency: Set(Some("EUR".into())),
+                status: Set(status.into()),
+                owner_id: Set(Some(agents[rng.random_range(0..agents.len())])),
+                created_at: Set(at),
+                updated_at: Set(at),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let txn = begin_write(db).await?;
+    bulk(&txn, deals, 12).await?;
+    Ok(txn.commit().await?)
+}
+
+/// `n` custom contact fields, each type in turn, each set on about half the contacts.
+async fn custom_fields(
+    db: &DatabaseConnection,
+    scope: &crate::domain::Scope,
+    n: usize,
+    contact_ids: &[i64],
+    rng: &mut StdRng,
+    end: DateTime<Utc>,
+) -> DomainResult<()> {
+    use crate::domain::CustomFieldType as T;
+    let types = [T::Text, T::Number, T::Select, T::Boolean, T::Date];
+    let plans = ["Free", "Team", "Business"];
+    let mut defs = Vec::with_capacity(n);
+    for i in 0..n {
+        let kind = types[i % types.len()];
+        let options = if kind == T::Select {
+            plans.iter().map(|p| p.to_string()).collect()
+        } else {
+            Vec::new()
+        };
+        let def = crate::domain::custom_fields::define(
+            db,
+            scope,
+            &format!("field_{i}"),
+            &format!("Field {i}"),
+            kind,
+            options,
+        )
+        .await?;
+        defs.push((def.id, kind));
+    }
+    let mut values = Vec::new();
+    for &contact in contact_ids {
+        for &(definition, kind) in &defs {
+            if !rng.random_bool(0.5) {
+                continue;
+            }
+            let value = match kind {
+                T::Text => json!(format!("note {}", rng.random_range(0..1_000))),
+                T::Number => json!(rng.random_range(0..10_000)),
+                T::Select => json!(plans[rng.random_range(0..plans.len())]),
+                T::Boolean => json!(rng.random_bool(0.5)),
+                T::Date => json!(
+                    (end - Duration::days(rng.random_range(0..365)))
+                        .format("%Y-%m-%d")
+                        .to_string()
+                ),
+            };
+            values.push(custom_field_value::ActiveModel {
+                workspace_id: Set(scope.workspace_id),
+                contact_id: Set(contact),
+                definition_id: Set(definition),
+                value: Set(value),
+                updated_at: Set(end),
+                ..Default::default()
+            });
+        }
+    }
+    let txn = begin_write(db).await?;
+    bulk(&txn, values, 5).await?;
+    Ok(txn.commit().await?)
 }
 
 fn slug(name: &str) -> String {

@@ -51,6 +51,10 @@ async fn seed_writes_a_deterministic_long_tailed_workspace_the_api_serves() {
                 "5",
                 "--tags",
                 "4",
+                "--opportunities",
+                "6",
+                "--custom-fields",
+                "5",
                 "--seed",
                 "42",
                 "--json",
@@ -80,6 +84,44 @@ async fn seed_writes_a_deterministic_long_tailed_workspace_the_api_serves() {
         .await;
     assert_eq!(d["tasks"]["totalCount"], 25);
     assert_eq!(d["contacts"]["totalCount"], 40);
+    // Deals in a pipeline, and custom fields of every type set on about half the contacts.
+    let d = client
+        .ok(
+            "{ pipelines { name stages { name } } customFields { key type }
+               conversations(first: 40) { edges { node { opportunities { totalCount } } } }
+               contacts(first: 40) { edges { node { customFields { key value } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(d["pipelines"][0]["name"], "Sales");
+    assert_eq!(d["pipelines"][0]["stages"].as_array().unwrap().len(), 4);
+    let types: Vec<&str> = d["customFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.len(), 5);
+    for t in ["TEXT", "NUMBER", "SELECT", "BOOLEAN", "DATE"] {
+        assert!(types.contains(&t), "{t} in {types:?}");
+    }
+    let deals: u64 = d["conversations"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["opportunities"]["totalCount"].as_u64().unwrap())
+        .sum();
+    assert_eq!(deals, 6);
+    let values: usize = d["contacts"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["customFields"].as_array().unwrap().len())
+        .sum();
+    assert!(
+        (40..=160).contains(&values),
+        "about half of 40 contacts x 5 fields: {values}"
+    );
 
     // The same seed gives the same shape; the workspace's name must be new.
     let second = seed("bench-two");
