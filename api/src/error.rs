@@ -113,35 +113,27 @@ fn engine_code(error: &mut async_graphql::ServerError) {
     error.extensions = Some(ext);
 }
 
-/// Applies `expose` to every response the schema produces, over HTTP and WebSocket alike.
-pub struct ErrorCodes;
+/// The schema for WebSocket subscriptions, with `expose` applied to every response it streams
+/// (HTTP applies it in its handler). Not a schema extension: with any extension installed,
+/// async-graphql sends every field of every query through the extension chain.
+#[derive(Clone)]
+pub struct Exposed(pub crate::graphql::ConfabSchema);
 
-impl async_graphql::extensions::ExtensionFactory for ErrorCodes {
-    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
-        std::sync::Arc::new(ErrorCodes)
-    }
-}
-
-#[async_trait::async_trait]
-impl async_graphql::extensions::Extension for ErrorCodes {
-    async fn request(
-        &self,
-        ctx: &async_graphql::extensions::ExtensionContext<'_>,
-        next: async_graphql::extensions::NextRequest<'_>,
-    ) -> async_graphql::Response {
-        let mut response = next.run(ctx).await;
+impl async_graphql::Executor for Exposed {
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        let mut response = self.0.execute(request).await;
         response.errors.iter_mut().for_each(expose);
         response
     }
 
-    fn subscribe<'s>(
+    fn execute_stream(
         &self,
-        ctx: &async_graphql::extensions::ExtensionContext<'_>,
-        stream: futures::stream::BoxStream<'s, async_graphql::Response>,
-        next: async_graphql::extensions::NextSubscribe<'_>,
-    ) -> futures::stream::BoxStream<'s, async_graphql::Response> {
+        request: async_graphql::Request,
+        session_data: Option<std::sync::Arc<async_graphql::Data>>,
+    ) -> futures::stream::BoxStream<'static, async_graphql::Response> {
         use futures::StreamExt;
-        next.run(ctx, stream)
+        self.0
+            .execute_stream_with_session_data(request, session_data.unwrap_or_default())
             .map(|mut response| {
                 response.errors.iter_mut().for_each(expose);
                 response

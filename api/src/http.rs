@@ -240,7 +240,8 @@ async fn graphql_get(
             "BAD_USER_INPUT",
         );
     }
-    if is_mutation(&request) {
+    let mut request = request;
+    if is_mutation(&mut request) {
         let mut resp = problem(
             StatusCode::METHOD_NOT_ALLOWED,
             "mutations must be sent with POST",
@@ -253,11 +254,13 @@ async fn graphql_get(
     execute(app, &headers, request, flavor).await
 }
 
-fn is_mutation(request: &async_graphql::Request) -> bool {
-    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+/// Whether the request's operation is a mutation; the parse is kept for execution.
+fn is_mutation(request: &mut async_graphql::Request) -> bool {
+    let name = request.operation_name.clone();
+    let Ok(doc) = request.parsed_query() else {
         return false;
     };
-    let op = match (&doc.operations, request.operation_name.as_deref()) {
+    let op = match (&doc.operations, name.as_deref()) {
         (DocumentOperations::Single(op), _) => Some(&op.node),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|o| &o.node),
         (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
@@ -299,18 +302,29 @@ async fn execute(
             );
         }
     }
-    let response = batches.drive(app.schema.execute(request)).await;
-    // Whatever the request committed is now visible: let the event source look at once.
-    app.state.bus.wake();
-    app.state.scheduler.wake();
+    let writes = is_mutation(&mut request);
+    let mut response = batches.drive(app.schema.execute(request)).await;
+    response.errors.iter_mut().for_each(crate::error::expose);
+    if writes {
+        // Whatever the mutation committed is now visible: let the event source and the
+        // scheduler look at once (a query changes nothing, so it wakes nobody).
+        app.state.bus.wake();
+        app.state.scheduler.wake();
+    }
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
+    if !request_error {
+        // Straight to text: a large response is not built twice.
+        let body = serde_json::to_string(&response).unwrap_or_else(|_| "{}".into());
+        return respond_text(StatusCode::OK, flavor, body);
+    }
+    // A request error has no `data` at all.
     let mut body = serde_json::to_value(&response).unwrap_or_else(|_| json!({}));
-    if request_error && let Some(obj) = body.as_object_mut() {
+    if let Some(obj) = body.as_object_mut() {
         obj.remove("data");
     }
-    let status = if request_error && flavor == Flavor::GraphqlResponse {
+    let status = if flavor == Flavor::GraphqlResponse {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
@@ -319,16 +333,15 @@ async fn execute(
 }
 
 fn respond(status: StatusCode, flavor: Flavor, body: Value) -> Response {
+    respond_text(status, flavor, body.to_string())
+}
+
+fn respond_text(status: StatusCode, flavor: Flavor, body: String) -> Response {
     let content_type = match flavor {
         Flavor::GraphqlResponse => "application/graphql-response+json; charset=utf-8",
         Flavor::Json => "application/json; charset=utf-8",
     };
-    (
-        status,
-        [(header::CONTENT_TYPE, content_type)],
-        body.to_string(),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 static GRAPHIQL_JS: &[u8] = include_bytes!("../assets/graphiql/graphiql.min.js.gz");

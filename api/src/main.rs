@@ -7,6 +7,11 @@ use confab::config::Config;
 use confab::domain::{Role, workspaces};
 use confab::error::DomainError;
 
+// Resolving a large GraphQL response allocates many small values on every worker thread at
+// once; mimalloc's per-thread heaps keep that off glibc's contended arena locks.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "confab",
@@ -66,24 +71,8 @@ enum Command {
     /// Fill a new workspace with deterministic, realistic data (bulk inserts), for
     /// benchmarks and demos; prints its admin token.
     Seed {
-        #[arg(long)]
-        workspace: String,
-        #[arg(long, default_value_t = 1_000)]
-        contacts: usize,
-        /// Messages in all, spread over the contacts with a long tail.
-        #[arg(long, default_value_t = 20_000)]
-        messages: usize,
-        #[arg(long, default_value_t = 0)]
-        notes: usize,
-        #[arg(long, default_value_t = 0)]
-        tasks: usize,
-        #[arg(long, default_value_t = 0)]
-        appointments: usize,
-        #[arg(long, default_value_t = 0)]
-        tags: usize,
-        /// The random seed: the same flags and seed give the same data.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        #[command(flatten)]
+        plan: confab::seed::Plan,
         /// Print what was written as JSON (with the admin token).
         #[arg(long)]
         json: bool,
@@ -236,28 +225,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", confab::graphql::sdl());
             Ok(())
         }
-        Some(Command::Seed {
-            workspace,
-            contacts,
-            messages,
-            notes,
-            tasks,
-            appointments,
-            tags,
-            seed,
-            json,
-        }) => {
+        Some(Command::Seed { plan, json }) => {
             let db = open(database_url).await?;
-            let plan = confab::seed::Plan {
-                workspace,
-                contacts,
-                messages,
-                notes,
-                tasks,
-                appointments,
-                tags,
-                seed,
-            };
             let out = confab::seed::seed(&db, &plan).await.map_err(cli_error)?;
             if json {
                 println!("{}", serde_json::to_string(&out)?);

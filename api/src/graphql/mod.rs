@@ -32,7 +32,6 @@ pub struct State {
 pub fn build(state: Arc<State>, limits: &Limits) -> ConfabSchema {
     Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
         .data(state)
-        .extension(crate::error::ErrorCodes)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(64)

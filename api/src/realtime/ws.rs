@@ -50,27 +50,31 @@ async fn serve(app: AppState, socket: Socket, protocol: Protocols) {
             })
         });
     let db = app.state.db.clone();
-    let mut graphql = WebSocket::new(app.schema.clone(), incoming, protocol)
-        .on_connection_init(move |payload| async move {
-            let header = payload
-                .get("authorization")
-                .or_else(|| payload.get("Authorization"))
-                .and_then(|v| v.as_str())
-                .map(str::to_owned);
-            match authenticate(&db, header.as_deref()).await {
-                Ok(scope) => {
-                    let mut data = Data::default();
-                    data.insert(Loaders::new(&db, scope.workspace_id, None));
-                    data.insert(scope);
-                    Ok(data)
-                }
-                Err(e) => {
-                    tracing::info!(error = %e, "websocket connection refused");
-                    Err(async_graphql::Error::new(AUTH_FAILED))
-                }
+    let mut graphql = WebSocket::new(
+        crate::error::Exposed(app.schema.clone()),
+        incoming,
+        protocol,
+    )
+    .on_connection_init(move |payload| async move {
+        let header = payload
+            .get("authorization")
+            .or_else(|| payload.get("Authorization"))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        match authenticate(&db, header.as_deref()).await {
+            Ok(scope) => {
+                let mut data = Data::default();
+                data.insert(Loaders::new(&db, scope.workspace_id, None));
+                data.insert(scope);
+                Ok(data)
             }
-        })
-        .boxed();
+            Err(e) => {
+                tracing::info!(error = %e, "websocket connection refused");
+                Err(async_graphql::Error::new(AUTH_FAILED))
+            }
+        }
+    })
+    .boxed();
     let mut shutdown = app.shutdown.clone();
     let mut keepalive =
         tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
