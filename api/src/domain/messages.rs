@@ -171,6 +171,7 @@ async fn receive_once(
     .map_err(DomainError::from)?;
 
     let reopened = conversation.status == ConversationStatus::Completed.as_str();
+    let updated_at = now();
     let newest = conversation
         .last_message_at
         .is_none_or(|t| received_at >= t);
@@ -183,7 +184,7 @@ async fn receive_once(
             conversation::Column::Status,
             Expr::value(ConversationStatus::Open.as_str()),
         )
-        .col_expr(conversation::Column::UpdatedAt, Expr::value(now()));
+        .col_expr(conversation::Column::UpdatedAt, Expr::value(updated_at));
     if newest {
         update = update
             .col_expr(
@@ -196,6 +197,16 @@ async fn receive_once(
         .filter(conversation::Column::Id.eq(conversation.id))
         .exec(txn)
         .await?;
+    // The row is locked (or, on SQLite, the database is): what was read plus what was set
+    // is what is stored now.
+    let mut conversation = conversation;
+    conversation.unread_count += 1;
+    conversation.status = ConversationStatus::Open.as_str().into();
+    conversation.updated_at = updated_at;
+    if newest {
+        conversation.last_message_at = Some(received_at);
+        conversation.last_message_id = Some(message.id);
+    }
 
     let mut c = contact.clone().into_active_model();
     c.inbound_count = Set(contact.inbound_count + 1);
@@ -247,10 +258,6 @@ async fn receive_once(
         },
     )
     .await?;
-    let conversation = conversation::Entity::find_by_id(conversation.id)
-        .one(txn)
-        .await?
-        .ok_or(DomainError::Internal("conversation vanished".into()))?;
     Ok(Received {
         message,
         conversation,
@@ -268,18 +275,20 @@ async fn find_or_create_contact(
     address: &Address,
     at: DateTime<Utc>,
 ) -> DomainResult<(contact::Model, conversation::Model)> {
-    let identity = contact_identity::Entity::find()
-        .filter(contact_identity::Column::WorkspaceId.eq(scope.workspace_id))
-        .filter(contact_identity::Column::Kind.eq(address.kind.as_str()))
-        .filter(contact_identity::Column::Value.eq(&address.value))
+    // The contact behind the address, locked, in one statement.
+    let owner = sea_orm::sea_query::Query::select()
+        .column(contact_identity::Column::ContactId)
+        .from(contact_identity::Entity)
+        .and_where(contact_identity::Column::WorkspaceId.eq(scope.workspace_id))
+        .and_where(contact_identity::Column::Kind.eq(address.kind.as_str()))
+        .and_where(contact_identity::Column::Value.eq(&address.value))
+        .to_owned();
+    let known = contact::Entity::find()
+        .filter(contact::Column::Id.in_subquery(owner))
+        .lock_exclusive()
         .one(txn)
         .await?;
-    if let Some(identity) = identity {
-        let contact = contact::Entity::find_by_id(identity.contact_id)
-            .lock_exclusive()
-            .one(txn)
-            .await?
-            .ok_or(DomainError::Internal("identity without contact".into()))?;
+    if let Some(contact) = known {
         let conversation = conversation::Entity::find()
             .filter(conversation::Column::ContactId.eq(contact.id))
             .lock_exclusive()

@@ -165,7 +165,7 @@ impl Worker {
         }
         // Every committed event wakes the worker (on PostgreSQL, on every replica; they
         // share the work through the jobs' leases).
-        let mut events = self.bus.subscribe();
+        let mut changes = self.bus.changes();
         loop {
             match self.tick().await {
                 // A full batch: more are likely waiting.
@@ -174,14 +174,14 @@ impl Worker {
                 Err(e) => tracing::warn!(error = %e, "plugins: running a batch failed; retrying"),
             }
             tokio::select! {
-                r = events.recv() => {
-                    if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                r = changes.changed() => {
+                    if r.is_err() {
                         return;
                     }
                     // Let a burst gather for a moment, so it runs and commits as one batch
                     // rather than as many single-run transactions.
                     tokio::time::sleep(GATHER).await;
-                    while events.try_recv().is_ok() {}
+                    changes.mark_unchanged();
                 }
                 _ = tokio::time::sleep(self.poll) => {}
                 _ = shutdown.changed() => return,
@@ -492,6 +492,7 @@ impl Worker {
             output: Set(Some(keep(&report.output)).filter(|o| !o.is_empty())),
             started_at: Set(truncate(started_at)),
             duration_micros: Set(i64::try_from(report.duration.as_micros()).unwrap_or(i64::MAX)),
+            host_micros: Set(i64::try_from(report.host_time.as_micros()).unwrap_or(i64::MAX)),
             actions: Set(actions as i32),
             ..Default::default()
         };

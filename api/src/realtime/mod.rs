@@ -79,6 +79,8 @@ impl LoadedActivity {
 pub struct Bus {
     tx: broadcast::Sender<Event>,
     wake: Arc<Notify>,
+    /// Bumped for every committed event, loaded or not: a wake-up for workers.
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Default for Bus {
@@ -87,6 +89,7 @@ impl Default for Bus {
         Bus {
             tx,
             wake: Arc::new(Notify::new()),
+            changes: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
     }
 }
@@ -99,6 +102,21 @@ impl Bus {
     /// Something was committed: look for new events now rather than at the next poll.
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// Changes whenever an event was committed (on any replica); for workers that only need
+    /// to know that something happened, not what.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Whether anyone subscribed to events: with nobody listening, rows are not loaded.
+    fn listened(&self) -> bool {
+        self.tx.receiver_count() > 0
     }
 
     fn publish(&self, event: Event) {

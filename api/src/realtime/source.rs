@@ -97,6 +97,10 @@ async fn listen(
 }
 
 async fn load_and_publish(bus: &Bus, db: &DatabaseConnection, env: &Envelope) {
+    bus.changed();
+    if !bus.listened() {
+        return;
+    }
     let loaded = match env.t.as_str() {
         "a" => match activity::Entity::find_by_id(env.id).one(db).await {
             Ok(Some(a)) => LoadedActivity::load(db, a)
@@ -147,8 +151,15 @@ async fn tail(bus: Bus, db: DatabaseConnection, mut shutdown: watch::Receiver<bo
         match (activities, notifications) {
             (Ok(a), Ok(n)) => {
                 full = a.len() as u64 == TAIL_BATCH || n.len() as u64 == TAIL_BATCH;
+                if !a.is_empty() || !n.is_empty() {
+                    bus.changed();
+                }
+                let listened = bus.listened();
                 for row in a {
                     last_activity = row.id;
+                    if !listened {
+                        continue;
+                    }
                     match LoadedActivity::load(&db, row).await {
                         Ok(loaded) => bus.publish(Event::Activity(Arc::new(loaded))),
                         Err(e) => {
@@ -158,6 +169,9 @@ async fn tail(bus: Bus, db: DatabaseConnection, mut shutdown: watch::Receiver<bo
                 }
                 for row in n {
                     last_notification = row.id;
+                    if !listened {
+                        continue;
+                    }
                     bus.publish(Event::Notification(Arc::new(row)));
                 }
             }
