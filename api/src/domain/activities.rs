@@ -1,5 +1,5 @@
 //! The audit trail: every state change writes one activity row inside its own transaction.
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
 use serde_json::Value;
 
 use entity::activity;
@@ -51,8 +51,32 @@ pub async fn record(
     db: &impl ConnectionTrait,
     a: NewActivity<'_>,
 ) -> DomainResult<activity::Model> {
+    let actor = a.actor;
+    let row = row(a).insert(db).await?;
+    // Plugins that asked for this kind of event run after this transaction commits.
+    crate::domain::plugins::enqueue_runs(db, std::slice::from_ref(&row), actor).await?;
+    Ok(row)
+}
+
+/// Records many changes by one actor with one insert (a batch of scheduled jobs, say).
+pub async fn record_many(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    changes: Vec<NewActivity<'_>>,
+) -> DomainResult<Vec<activity::Model>> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = activity::Entity::insert_many(changes.into_iter().map(row))
+        .exec_with_returning(db)
+        .await?;
+    crate::domain::plugins::enqueue_runs(db, &rows, actor).await?;
+    Ok(rows)
+}
+
+fn row(a: NewActivity<'_>) -> activity::ActiveModel {
     let (actor_kind, user, plugin, label) = a.actor.parts();
-    let row = activity::ActiveModel {
+    activity::ActiveModel {
         workspace_id: Set(a.workspace_id),
         conversation_id: Set(a.conversation_id),
         kind: Set(a.kind.as_str().to_string()),
@@ -65,11 +89,6 @@ pub async fn record(
         occurred_at: Set(now()),
         ..Default::default()
     }
-    .insert(db)
-    .await?;
-    // Plugins that asked for this kind of event run after this transaction commits.
-    crate::domain::plugins::enqueue_runs(db, &row, a.actor).await?;
-    Ok(row)
 }
 
 impl Actor {

@@ -31,6 +31,38 @@ pub struct About {
     pub appointment_id: Option<i64>,
 }
 
+/// One notification to write with [`notify_many`].
+pub struct NewNotification {
+    pub workspace_id: i64,
+    pub user_id: i64,
+    pub kind: NotificationKind,
+    pub text: String,
+    pub about: About,
+}
+
+/// Writes many notifications with one insert; inside the transaction of their cause.
+pub async fn notify_many(db: &impl ConnectionTrait, all: Vec<NewNotification>) -> DomainResult<()> {
+    if all.is_empty() {
+        return Ok(());
+    }
+    notification::Entity::insert_many(all.into_iter().map(|n| notification::ActiveModel {
+        workspace_id: Set(n.workspace_id),
+        user_id: Set(n.user_id),
+        kind: Set(n.kind.as_str().into()),
+        text: Set(n.text),
+        conversation_id: Set(n.about.conversation_id),
+        note_id: Set(n.about.note_id),
+        task_id: Set(n.about.task_id),
+        message_id: Set(n.about.message_id),
+        appointment_id: Set(n.about.appointment_id),
+        created_at: Set(now()),
+        ..Default::default()
+    }))
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
 /// Tells `user_id`; call inside the transaction of the change that causes it.
 pub async fn notify(
     db: &impl ConnectionTrait,

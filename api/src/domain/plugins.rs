@@ -258,7 +258,7 @@ fn run_prefix(plugin_id: i64) -> String {
 /// plugin's own changes do not wake it again, and chains stop at [`MAX_DEPTH`].
 pub async fn enqueue_runs(
     db: &impl ConnectionTrait,
-    row: &activity::Model,
+    rows: &[activity::Model],
     actor: &Actor,
 ) -> DomainResult<()> {
     let (source, depth) = match actor {
@@ -266,33 +266,48 @@ pub async fn enqueue_runs(
         _ => (None, 0),
     };
     // Plugins follow conversations: workspace-level entries (settings, plugin admin) wake none.
-    if depth >= MAX_DEPTH || row.conversation_id.is_none() {
+    let rows: Vec<&activity::Model> = rows
+        .iter()
+        .filter(|r| r.conversation_id.is_some())
+        .collect();
+    if depth >= MAX_DEPTH || rows.is_empty() {
         return Ok(());
     }
-    let listening: Vec<(i64, serde_json::Value)> = installed(row.workspace_id)
+    let mut workspaces: Vec<i64> = rows.iter().map(|r| r.workspace_id).collect();
+    workspaces.sort_unstable();
+    workspaces.dedup();
+    let listening: Vec<(i64, i64, serde_json::Value)> = plugin::Entity::find()
+        .filter(plugin::Column::WorkspaceId.is_in(workspaces))
+        .filter(plugin::Column::UninstalledAt.is_null())
         .filter(plugin::Column::Enabled.eq(true))
         .select_only()
+        .column(plugin::Column::WorkspaceId)
         .column(plugin::Column::Id)
         .column(plugin::Column::Events)
         .into_tuple()
         .all(db)
         .await?;
-    for (plugin_id, events) in listening {
-        let wants = events
-            .as_array()
-            .is_some_and(|e| e.iter().any(|k| k.as_str() == Some(row.kind.as_str())));
-        if !wants || Some(plugin_id) == source {
+    for (workspace_id, plugin_id, events) in listening {
+        if Some(plugin_id) == source {
             continue;
         }
-        jobs::schedule(
-            db,
-            row.workspace_id,
-            EVENT_RUN,
-            &format!("{}{}", run_prefix(plugin_id), row.id),
-            now(),
-            json!({ "pluginId": plugin_id, "activityId": row.id, "depth": depth + 1 }),
-        )
-        .await?;
+        for row in rows.iter().filter(|r| r.workspace_id == workspace_id) {
+            let wants = events
+                .as_array()
+                .is_some_and(|e| e.iter().any(|k| k.as_str() == Some(row.kind.as_str())));
+            if !wants {
+                continue;
+            }
+            jobs::schedule(
+                db,
+                row.workspace_id,
+                EVENT_RUN,
+                &format!("{}{}", run_prefix(plugin_id), row.id),
+                now(),
+                json!({ "pluginId": plugin_id, "activityId": row.id, "depth": depth + 1 }),
+            )
+            .await?;
+        }
     }
     Ok(())
 }

@@ -1,20 +1,21 @@
 //! What each kind of job does. A handler runs inside the transaction that marks its job DONE:
 //! its effects and that mark commit together, or not at all.
-use sea_orm::DatabaseTransaction;
+use std::collections::HashMap;
+
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use entity::{job, task};
 
 use super::jobs::{APPOINTMENT_REMINDER, OVERDUE_DIGEST, TASK_OVERDUE, TASK_REMINDER};
 use crate::domain::activities::{self, Actor, NewActivity};
-use crate::domain::notifications::{self, About};
+use crate::domain::notifications::{self, About, NewNotification};
 use crate::domain::{ActivityKind, NotificationKind, TaskStatus, scoped};
 use crate::error::{DomainError, DomainResult};
 
 pub async fn run(txn: &DatabaseTransaction, j: &job::Model) -> DomainResult<()> {
     match j.kind.as_str() {
-        TASK_REMINDER => task_alert(txn, j, Alert::Reminder).await,
-        TASK_OVERDUE => task_alert(txn, j, Alert::Overdue).await,
+        TASK_REMINDER | TASK_OVERDUE => task_alerts(txn, &[j]).await,
         APPOINTMENT_REMINDER => appointment_reminder(txn, j).await,
         OVERDUE_DIGEST => overdue_digest(txn, j).await,
         crate::domain::plugins::REMINDER => crate::plugins::deliver_reminder(txn, j).await,
@@ -24,77 +25,96 @@ pub async fn run(txn: &DatabaseTransaction, j: &job::Model) -> DomainResult<()> 
     }
 }
 
-enum Alert {
-    Reminder,
-    Overdue,
+/// Kinds that [`task_alerts`] runs many at a time.
+pub fn batchable(j: &job::Model) -> bool {
+    j.kind == TASK_REMINDER || j.kind == TASK_OVERDUE
 }
 
-/// Tells the task's assignee (or, unassigned, its creator) that it is due for attention. A task
-/// completed, deleted or moved since the job was scheduled gets nothing.
-async fn task_alert(txn: &DatabaseTransaction, j: &job::Model, alert: Alert) -> DomainResult<()> {
-    let id = j
-        .payload
-        .get("taskId")
-        .and_then(serde_json::Value::as_i64)
-        .ok_or_else(|| DomainError::Internal("job without taskId".into()))?;
-    let Some(t) = scoped::find::<task::Entity>(txn, j.workspace_id, id).await? else {
-        return Ok(());
-    };
-    let (field, time) = match alert {
-        Alert::Reminder => ("remindAt", t.remind_at),
-        Alert::Overdue => ("dueAt", t.due_at),
-    };
-    let still = j
-        .payload
-        .get(field)
-        .and_then(|v| v.as_str())
-        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
-    let current = time.map(|t| t.fixed_offset());
-    if t.deleted_at.is_some() || t.status == TaskStatus::Completed.as_str() || still != current {
-        return Ok(());
-    }
-    let Some(user) = t.assignee_id.or(t.created_by_id) else {
-        return Ok(());
-    };
-    let (kind, text, activity, summary) = match alert {
-        Alert::Reminder => (
-            NotificationKind::TaskReminder,
-            format!("Reminder: {}", t.title),
-            ActivityKind::ReminderSent,
-            format!("Reminder sent for task: {}", t.title),
-        ),
-        Alert::Overdue => (
-            NotificationKind::TaskOverdue,
-            format!("Overdue: {}", t.title),
-            ActivityKind::SystemEvent,
-            format!("Task overdue: {}", t.title),
-        ),
-    };
-    notifications::notify(
-        txn,
-        j.workspace_id,
-        user,
-        kind,
-        text,
-        About {
-            conversation_id: Some(t.conversation_id),
-            task_id: Some(t.id),
-            ..Default::default()
-        },
-    )
-    .await?;
-    activities::record(
-        txn,
-        NewActivity {
+/// Task reminders and overdue alerts, many at once: one read of their tasks, one insert of
+/// the notifications and one of the activities. Each tells the task's assignee (or,
+/// unassigned, its creator); a task completed, deleted or moved since its job was scheduled
+/// gets nothing.
+pub async fn task_alerts(txn: &DatabaseTransaction, jobs: &[&job::Model]) -> DomainResult<()> {
+    let ids = jobs
+        .iter()
+        .map(|j| {
+            j.payload
+                .get("taskId")
+                .and_then(serde_json::Value::as_i64)
+                .ok_or_else(|| DomainError::Internal("job without taskId".into()))
+        })
+        .collect::<DomainResult<Vec<i64>>>()?;
+    let tasks: HashMap<i64, task::Model> = task::Entity::find()
+        .filter(task::Column::Id.is_in(ids.clone()))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t))
+        .collect();
+    let mut notes = Vec::new();
+    let mut trail = Vec::new();
+    for (j, id) in jobs.iter().zip(ids) {
+        // A job only ever acts inside its own workspace.
+        let Some(t) = tasks.get(&id).filter(|t| t.workspace_id == j.workspace_id) else {
+            continue;
+        };
+        let reminder = j.kind == TASK_REMINDER;
+        let (field, time) = if reminder {
+            ("remindAt", t.remind_at)
+        } else {
+            ("dueAt", t.due_at)
+        };
+        let scheduled_for = j
+            .payload
+            .get(field)
+            .and_then(|v| v.as_str())
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+        if t.deleted_at.is_some()
+            || t.status == TaskStatus::Completed.as_str()
+            || scheduled_for != time.map(|t| t.fixed_offset())
+        {
+            continue;
+        }
+        let Some(user) = t.assignee_id.or(t.created_by_id) else {
+            continue;
+        };
+        let (kind, text, activity, summary) = if reminder {
+            (
+                NotificationKind::TaskReminder,
+                format!("Reminder: {}", t.title),
+                ActivityKind::ReminderSent,
+                format!("Reminder sent for task: {}", t.title),
+            )
+        } else {
+            (
+                NotificationKind::TaskOverdue,
+                format!("Overdue: {}", t.title),
+                ActivityKind::SystemEvent,
+                format!("Task overdue: {}", t.title),
+            )
+        };
+        notes.push(NewNotification {
+            workspace_id: j.workspace_id,
+            user_id: user,
+            kind,
+            text,
+            about: About {
+                conversation_id: Some(t.conversation_id),
+                task_id: Some(t.id),
+                ..Default::default()
+            },
+        });
+        trail.push(NewActivity {
             workspace_id: j.workspace_id,
             conversation_id: Some(t.conversation_id),
             kind: activity,
             actor: &Actor::System,
             summary,
             data: json!({ "taskId": t.id, "jobId": j.id, "userId": user }),
-        },
-    )
-    .await?;
+        });
+    }
+    notifications::notify_many(txn, notes).await?;
+    activities::record_many(txn, &Actor::System, trail).await?;
     Ok(())
 }
 

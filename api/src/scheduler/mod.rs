@@ -23,7 +23,9 @@ use crate::db::begin_write;
 use crate::domain::{JobStatus, now};
 use crate::error::{DomainError, DomainResult};
 
-const BATCH: i64 = 100;
+/// Jobs claimed and run per transaction: large enough that a burst of due reminders costs a
+/// few statements per batch, small enough to stay well under the lease.
+const BATCH: i64 = 500;
 /// A claimed job is ours this long; a worker that dies mid-job loses it to another after this.
 const LEASE: ChronoDuration = ChronoDuration::seconds(60);
 /// Done and cancelled jobs are kept this long for the admin view, then deleted.
@@ -117,8 +119,23 @@ impl Scheduler {
         // and the batch costs one commit. If this process dies mid-batch, the whole batch
         // rolls back and another worker takes it over when the lease runs out.
         let txn = begin_write(&self.db).await?;
+        // Task alerts go together (a few statements for the whole batch); if that fails,
+        // they run one by one below, so only a failing job fails.
+        let (alerts, mut one_by_one): (Vec<&job::Model>, Vec<&job::Model>) =
+            claimed.iter().partition(|j| handlers::batchable(j));
+        if !alerts.is_empty() {
+            let savepoint = txn.begin().await?;
+            match self.run_together(&savepoint, &alerts).await {
+                Ok(()) => savepoint.commit().await?,
+                Err(e) => {
+                    tracing::warn!(error = %e, jobs = alerts.len(), "scheduler: a batch of task alerts failed; running them one by one");
+                    savepoint.rollback().await?;
+                    one_by_one.extend(alerts);
+                }
+            }
+        }
         let mut failures = Vec::new();
-        for j in &claimed {
+        for j in one_by_one {
             let span =
                 tracing::info_span!("job", job_id = j.id, kind = %j.kind, attempt = j.attempts);
             let outcome = async {
@@ -147,6 +164,21 @@ impl Scheduler {
         }
         self.bus.wake();
         Ok(claimed.len())
+    }
+
+    /// Marks the batchable `jobs` DONE and runs those still ours together.
+    async fn run_together(
+        &self,
+        txn: &DatabaseTransaction,
+        jobs: &[&job::Model],
+    ) -> DomainResult<()> {
+        let ours = self.lease.done_many(txn, jobs).await?;
+        let mine: Vec<&job::Model> = jobs
+            .iter()
+            .filter(|j| ours.contains(&j.id))
+            .copied()
+            .collect();
+        handlers::task_alerts(txn, &mine).await
     }
 
     /// Runs `j`'s effects and marks it DONE in one transaction. False when the job was no
