@@ -14,6 +14,8 @@ pub struct Model {
     pub output: Option<String>,
     pub started_at: DateTimeUtc,
     pub duration_micros: i64,
+    /// The part of `duration_micros` spent in host lookups.
+    pub host_micros: i64,
     pub actions: i32,
 }
 

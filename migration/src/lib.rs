@@ -5,6 +5,7 @@ mod m20261125_000001_domain;
 mod m20261125_000002_message_search;
 mod m20261125_000003_event_notify;
 mod m20261125_000004_plugin_artifacts;
+mod m20261126_000005_plugin_run_host_time;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_message_search::Migration),
             Box::new(m20261125_000003_event_notify::Migration),
             Box::new(m20261125_000004_plugin_artifacts::Migration),
+            Box::new(m20261126_000005_plugin_run_host_time::Migration),
         ]
     }
 }

@@ -86,7 +86,7 @@ impl Client {
     pub async fn runs(&self, plugin_id: &str) -> Vec<Value> {
         let data = self
             .ok(
-                "query($id: ID!) { plugin(id: $id) { enabled disabledReason runs(first: 50) { edges { node { id trigger outcome error startedAt durationMicros actions } } } } }",
+                "query($id: ID!) { plugin(id: $id) { enabled disabledReason runs(first: 50) { edges { node { id trigger outcome error startedAt durationMicros hostMicros actions } } } } }",
                 json!({ "id": plugin_id }),
             )
             .await;

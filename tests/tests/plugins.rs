@@ -119,6 +119,14 @@ async fn an_uploaded_follow_up_plugin_creates_one_follow_up_task_per_conversatio
             .all(|r| r["outcome"] == "OK" && r["trigger"] == "event: MESSAGE_RECEIVED"),
         "{runs:?}"
     );
+    for run in &runs {
+        // follow-up looks the conversation up: part of each run is that host lookup.
+        let (whole, host) = (
+            run["durationMicros"].as_i64().unwrap(),
+            run["hostMicros"].as_i64().unwrap(),
+        );
+        assert!(0 < host && host <= whole, "host {host} of {whole} µs");
+    }
     assert_eq!(runs[0]["actions"], 0, "the newest run created nothing");
     assert_eq!(runs[1]["actions"], 1);
     assert_eq!(tasks(&admin, &conversation).await.len(), 1);

@@ -1047,6 +1047,11 @@ impl PluginRun {
     async fn duration_micros(&self) -> i32 {
         i32::try_from(self.0.duration_micros).unwrap_or(i32::MAX)
     }
+    /// The part of `durationMicros` spent in host lookups (`get-conversation`'s database
+    /// reads); the rest is the sandbox: instantiation, the guest's own work and teardown.
+    async fn host_micros(&self) -> i32 {
+        i32::try_from(self.0.host_micros).unwrap_or(i32::MAX)
+    }
     async fn actions(&self) -> i32 {
         self.0.actions
     }
