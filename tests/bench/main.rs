@@ -1,26 +1,207 @@
-//! Confab's benchmark driver: starts the real server on a fresh database and drives it from
-//! this separate process over real HTTP and WebSocket.
+//! Confab's benchmark driver. It starts the real `confab` binary (and, for the peer
+//! comparison, PostGraphile 5) on fresh databases, seeds them with `confab seed`, and drives
+//! them from this separate process over real HTTP and WebSocket: a fixed concurrency for a
+//! fixed duration after a warm-up. It prints throughput, p50/p99 latency and server peak RSS
+//! per scenario, and with `all` a summary of medians over several rounds against the targets.
 //!
-//! `cargo run --release -p confab-tests --example bench -- fanout [--subscribers N] [--messages M] [--rate R]`
-//! `cargo run --release -p confab-tests --example bench -- reminders [--jobs N]`
-//! `cargo run --release -p confab-tests --example bench -- plugins [--messages N] [--concurrency C]`
-//! `cargo run --release -p confab-tests --example bench -- plugin-runtime [--runs N]`
-//! (set `CONFAB_TEST_DATABASE_URL` to run on PostgreSQL).
+//! ```sh
+//! cargo run --release -p confab-tests --example bench -- all            # everything, both databases
+//! cargo run --release -p confab-tests --example bench -- inbox --backend postgres
+//! ```
+//! Scenarios: `inbox` (with the PostGraphile peer on PostgreSQL), `timeline`, `ingest`,
+//! `plugins` (these four share one seeded server), `fanout`, `reminders`, `plugin-runtime`.
+//! Options (defaults in brackets): `--backend sqlite|postgres|both` [both], `--postgres URL`
+//! [$CONFAB_TEST_DATABASE_URL or postgres://postgres@127.0.0.1:5432/test], `--rounds N` [3],
+//! `--duration S` [10], `--warmup S` [3], `--concurrency N` [32], `--contacts N` [10000],
+//! `--messages N` [200000], `--subscribers N` [1000], `--jobs N` [10000], `--runs N` [10000],
+//! `--no-peer`.
+mod load;
+mod peer;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use confab_tests::TestServer;
 use confab_tests::ws::{TRANSPORT_WS, Ws};
-use serde_json::json;
+use confab_tests::{Client, TestDb, TestServer, cli};
+use serde_json::{Value, json};
 
-fn arg(args: &[String], name: &str, default: u64) -> u64 {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| {
+use load::{Request, Run, drive, memory_mib, percentile};
+
+/// The command line, read once.
+struct Options {
+    args: Vec<String>,
+}
+
+impl Options {
+    fn flag(&self, name: &str) -> bool {
+        self.args.iter().any(|a| a == name)
+    }
+    fn text(&self, name: &str) -> Option<String> {
+        let i = self.args.iter().position(|a| a == name)?;
+        self.args.get(i + 1).cloned()
+    }
+    fn num(&self, name: &str, default: u64) -> u64 {
+        self.text(name).map_or(default, |v| {
             v.parse()
                 .unwrap_or_else(|_| panic!("{name} takes a number"))
         })
-        .unwrap_or(default)
+    }
+    fn duration(&self) -> Duration {
+        Duration::from_secs(self.num("--duration", 10))
+    }
+    fn warmup(&self) -> Duration {
+        Duration::from_secs(self.num("--warmup", 3))
+    }
+    fn concurrency(&self) -> usize {
+        self.num("--concurrency", 32) as usize
+    }
+    fn postgres_url(&self) -> String {
+        self.text("--postgres")
+            .or_else(|| std::env::var("CONFAB_TEST_DATABASE_URL").ok())
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into())
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+    /// No database at all (the plugin runtime alone).
+    Neither,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+            Backend::Neither => "-",
+        }
+    }
+}
+
+/// A goal a figure is held to.
+#[derive(Clone, Copy)]
+enum Target {
+    AtLeast(f64),
+    Below(f64),
+}
+
+impl Target {
+    fn met(self, v: f64) -> bool {
+        match self {
+            Target::AtLeast(t) => v >= t,
+            Target::Below(t) => v < t,
+        }
+    }
+    fn show(self) -> String {
+        match self {
+            Target::AtLeast(t) => format!(">= {t}"),
+            Target::Below(t) => format!("< {t}"),
+        }
+    }
+}
+
+/// One measured number.
+#[derive(Clone)]
+struct Figure {
+    scenario: &'static str,
+    backend: &'static str,
+    metric: &'static str,
+    unit: &'static str,
+    value: f64,
+    /// The issue's target; only held on PostgreSQL (the production target), shown on both.
+    target: Option<Target>,
+}
+
+#[derive(Default)]
+struct Figures(Vec<Figure>);
+
+impl Figures {
+    fn add(
+        &mut self,
+        scenario: &'static str,
+        backend: Backend,
+        metric: &'static str,
+        unit: &'static str,
+        value: f64,
+        target: Option<Target>,
+    ) {
+        println!(
+            "  {scenario:<10} {:<9} {metric:<34} {value:>12.2} {unit}",
+            backend.name()
+        );
+        self.0.push(Figure {
+            scenario,
+            backend: backend.name(),
+            metric,
+            unit,
+            value,
+            target,
+        });
+    }
+
+    /// The load figures of one driven scenario.
+    fn run(
+        &mut self,
+        scenario: &'static str,
+        backend: Backend,
+        run: &Run,
+        targets: (Option<Target>, Option<Target>),
+    ) {
+        if run.errors > 0 {
+            eprintln!(
+                "warning: {scenario} on {}: {} of {} requests failed; first: {}",
+                backend.name(),
+                run.errors,
+                run.requests,
+                run.first_error.as_deref().unwrap_or("?")
+            );
+        }
+        self.add(
+            scenario,
+            backend,
+            "throughput",
+            "req/s",
+            run.throughput(),
+            targets.0,
+        );
+        self.add(scenario, backend, "latency p50", "ms", run.p50_ms(), None);
+        self.add(
+            scenario,
+            backend,
+            "latency p99",
+            "ms",
+            run.p99_ms(),
+            targets.1,
+        );
+        self.add(
+            scenario,
+            backend,
+            "errors",
+            "req",
+            run.errors as f64,
+            Some(Target::Below(1.0)),
+        );
+        self.add(
+            scenario,
+            backend,
+            "server CPU",
+            "cores",
+            run.server_cores,
+            None,
+        );
+        self.add(
+            scenario,
+            backend,
+            "driver CPU",
+            "cores",
+            run.driver_cores,
+            None,
+        );
+    }
 }
 
 fn micros_now() -> u64 {
@@ -30,55 +211,590 @@ fn micros_now() -> u64 {
         .unwrap_or(0)
 }
 
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    match args.get(1).map(String::as_str) {
-        Some("fanout") => fanout(&args).await,
-        Some("reminders") => reminders(&args).await,
-        Some("plugins") => plugins(&args).await,
-        Some("plugin-runtime") => plugin_runtime(&args),
+    let options = Options {
+        args: std::env::args().skip(1).collect(),
+    };
+    let Some(scenario) = options.args.first().cloned() else {
+        eprintln!(
+            "usage: bench all|inbox|timeline|ingest|plugins|fanout|reminders|plugin-runtime [options]; see tests/bench/main.rs"
+        );
+        std::process::exit(2);
+    };
+    let backends: Vec<Backend> = match options.text("--backend").as_deref() {
+        Some("sqlite") => vec![Backend::Sqlite],
+        Some("postgres") => vec![Backend::Postgres],
         _ => {
-            eprintln!(
-                "usage: bench fanout [--subscribers N] [--messages M] [--rate R] | reminders [--jobs N] \
-                 | plugins [--messages N] [--concurrency C] | plugin-runtime [--runs N]"
-            );
-            std::process::exit(2);
+            let mut b = vec![Backend::Sqlite];
+            if postgres_reachable(&options.postgres_url()).await {
+                b.push(Backend::Postgres);
+            } else {
+                eprintln!(
+                    "warning: no PostgreSQL at {}; SQLite only",
+                    options.postgres_url()
+                );
+            }
+            b
+        }
+    };
+    let rounds = if scenario == "all" {
+        options.num("--rounds", 3)
+    } else {
+        options.num("--rounds", 1)
+    };
+    let mut figures = Figures::default();
+    for round in 1..=rounds {
+        eprintln!("== round {round} of {rounds}");
+        for &backend in &backends {
+            match scenario.as_str() {
+                "all" => {
+                    seeded(
+                        &options,
+                        backend,
+                        &mut figures,
+                        &["inbox", "timeline", "ingest", "plugins"],
+                    )
+                    .await;
+                    fanout(&options, backend, &mut figures).await;
+                    reminders(&options, backend, &mut figures).await;
+                }
+                s @ ("inbox" | "timeline" | "ingest" | "plugins") => {
+                    seeded(&options, backend, &mut figures, &[s]).await;
+                }
+                "fanout" => fanout(&options, backend, &mut figures).await,
+                "reminders" => reminders(&options, backend, &mut figures).await,
+                "plugin-runtime" => {}
+                other => {
+                    eprintln!("unknown scenario {other}");
+                    std::process::exit(2);
+                }
+            }
+        }
+        if scenario == "all" || scenario == "plugin-runtime" {
+            plugin_runtime(&options, &mut figures);
         }
     }
+    summary(&figures, rounds);
 }
+
+async fn postgres_reachable(url: &str) -> bool {
+    match sea_orm::Database::connect(url).await {
+        Ok(db) => {
+            db.close().await.ok();
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+async fn server(options: &Options, backend: Backend) -> TestServer {
+    let db = match backend {
+        Backend::Sqlite => TestDb::sqlite(),
+        Backend::Postgres => TestDb::postgres(&options.postgres_url()).await,
+        Backend::Neither => unreachable!("servers run on a database"),
+    };
+    TestServer::start_on(db).await
+}
+
+/// Medians over the rounds, grouped by scenario, metric and backend, with the targets.
+fn summary(figures: &Figures, rounds: u64) {
+    let mut groups: BTreeMap<(&str, &str, &str), Vec<&Figure>> = BTreeMap::new();
+    for f in &figures.0 {
+        groups
+            .entry((f.scenario, f.metric, f.backend))
+            .or_default()
+            .push(f);
+    }
+    println!("\n## Summary: medians of {rounds} round(s)\n");
+    println!("| scenario | metric | backend | median | unit | target | met |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for ((scenario, metric, backend), fs) in groups {
+        let mut values: Vec<f64> = fs.iter().map(|f| f.value).collect();
+        values.sort_by(f64::total_cmp);
+        let median = values[values.len() / 2];
+        let first = fs[0];
+        let (target, met) = match first.target {
+            Some(t) if backend == "postgres" => {
+                (t.show(), if t.met(median) { "yes" } else { "NO" })
+            }
+            Some(t) => (t.show(), "(PostgreSQL target)"),
+            None => (String::new(), ""),
+        };
+        let shown = if median.abs() >= 100.0 {
+            format!("{median:.0}")
+        } else {
+            format!("{median:.2}")
+        };
+        println!(
+            "| {scenario} | {metric} | {backend} | {shown} | {} | {target} | {met} |",
+            first.unit
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// One seeded server: inbox (and the peer), timeline, ingest, plugins.
+
+const INBOX: &str = "{ conversations(first: 50, filter: {status: OPEN}) { totalCount edges { node {
+    id unreadCount lastMessageAt
+    contact { name tags owner { name email } }
+    lastMessage { body channel sender { name } }
+    tasks(status: OPEN, first: 3) { totalCount edges { node { title dueAt assignee { name } } } }
+    appointments(when: UPCOMING, first: 1) { edges { node { title startsAt } } }
+} } } }";
+
+/// The same inbox for PostGraphile: its generated names, the workspace as a condition, and
+/// two computed columns (`peer.rs`) for the last message and the next appointment.
+const PEER_INBOX: &str = "query($ws: BigInt!) { allConversations(first: 50, condition: {workspaceId: $ws, status: \"OPEN\"}, orderBy: [LAST_MESSAGE_AT_DESC, ROW_ID_DESC]) { totalCount edges { node {
+    id unreadCount lastMessageAt
+    contactByContactId { name contactTagsByContactId { nodes { tagByTagId { name } } } userByOwnerId { name email } }
+    lastMessage { body channel userBySenderId { name } }
+    tasksByConversationId(first: 3, condition: {status: \"OPEN\"}, orderBy: [DUE_AT_ASC]) { totalCount edges { node { title dueAt userByAssigneeId { name } } } }
+    nextAppointment { title startsAt }
+} } } }";
+
+const TIMELINE: &str = "query($id: ID!) { conversation(id: $id) {
+    messages(last: 50) { edges { node { id body channel direction status createdAt sender { name } } } }
+    notes(first: 20) { edges { node { body author { name } createdAt } } }
+    activities(first: 50) { edges { node { kind summary occurredAt actor { kind label } } } }
+} }";
+
+const RECEIVE: &str =
+    "mutation($input: ReceiveMessageInput!) { receiveMessage(input: $input) { message { id } } }";
+
+async fn seeded(options: &Options, backend: Backend, figures: &mut Figures, scenarios: &[&str]) {
+    let (contacts, messages) = (
+        options.num("--contacts", 10_000),
+        options.num("--messages", 200_000),
+    );
+    let server = server(options, backend).await;
+    eprintln!(
+        "{}: seeding {contacts} contacts, {messages} messages",
+        backend.name()
+    );
+    let out = cli(
+        &server.db,
+        &[
+            "seed",
+            "--workspace",
+            "bench",
+            "--contacts",
+            &contacts.to_string(),
+            "--messages",
+            &messages.to_string(),
+            "--notes",
+            &(contacts / 5).to_string(),
+            "--tasks",
+            &(contacts / 2).to_string(),
+            "--appointments",
+            &(contacts / 5).to_string(),
+            "--opportunities",
+            &(contacts / 10).to_string(),
+            "--tags",
+            "20",
+            "--custom-fields",
+            "5",
+            "--json",
+        ],
+    );
+    assert!(out.success, "seed failed: {}", out.stderr);
+    let seed = out.json();
+    figures.add(
+        "seed",
+        backend,
+        "seed time",
+        "s",
+        seed["millis"].as_f64().unwrap_or(0.0) / 1000.0,
+        None,
+    );
+    let token = seed["token"].as_str().expect("a token").to_string();
+    // A server that starts on the seeded database, as one would in production (the seed's
+    // own bulk writes are not what the running server is measured on).
+    let mut server = server;
+    server.restart().await;
+    let client = server.client(&token);
+    let pid = server.pid();
+    let url = format!("{}/graphql", server.url);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    if let Some(pid) = pid {
+        figures.add(
+            "memory",
+            backend,
+            "idle RSS (seeded)",
+            "MiB",
+            memory_mib(pid).0,
+            Some(Target::Below(60.0)),
+        );
+    }
+    let (c, warmup, duration) = (options.concurrency(), options.warmup(), options.duration());
+
+    if scenarios.contains(&"inbox") {
+        eprintln!("{}: inbox at concurrency {c}", backend.name());
+        let confab = drive(
+            request(&url, Some(&token), INBOX, |_| json!({})),
+            c,
+            warmup,
+            duration,
+            pid,
+        )
+        .await;
+        figures.run("inbox", backend, &confab, (None, Some(Target::Below(50.0))));
+        if let Some(pid) = pid {
+            figures.add(
+                "memory",
+                backend,
+                "peak RSS under inbox load",
+                "MiB",
+                memory_mib(pid).1,
+                Some(Target::Below(200.0)),
+            );
+        }
+        if backend == Backend::Postgres && !options.flag("--no-peer") {
+            peer_inbox(&server, &confab, c, warmup, duration, figures).await;
+        }
+    }
+    if scenarios.contains(&"timeline") {
+        let ids = busiest(&client).await;
+        eprintln!(
+            "{}: timeline of {} busy conversations at concurrency {c}",
+            backend.name(),
+            ids.len()
+        );
+        let ids = Arc::new(ids);
+        let run = drive(
+            request(
+                &url,
+                Some(&token),
+                TIMELINE,
+                move |n| json!({ "id": ids[n as usize % ids.len()] }),
+            ),
+            c,
+            warmup,
+            duration,
+            pid,
+        )
+        .await;
+        figures.run("timeline", backend, &run, (None, None));
+    }
+    let mut without = None;
+    if scenarios.contains(&"ingest") || scenarios.contains(&"plugins") {
+        eprintln!("{}: ingest at concurrency {c}", backend.name());
+        let run = drive(
+            ingest_request(&url, &token, contacts, "a"),
+            c,
+            warmup,
+            duration,
+            pid,
+        )
+        .await;
+        figures.run(
+            "ingest",
+            backend,
+            &run,
+            (Some(Target::AtLeast(3000.0)), None),
+        );
+        without = Some(run.throughput());
+    }
+    if scenarios.contains(&"plugins") {
+        plugins(
+            &client,
+            backend,
+            &url,
+            &token,
+            contacts,
+            options,
+            pid,
+            without.unwrap_or(0.0),
+            figures,
+        )
+        .await;
+    }
+}
+
+fn request(
+    url: &str,
+    token: Option<&str>,
+    query: &str,
+    variables: impl Fn(u64) -> Value + Send + Sync + 'static,
+) -> Request {
+    Request {
+        url: url.to_string(),
+        token: token.map(str::to_string),
+        query: query.to_string(),
+        variables: Arc::new(variables),
+    }
+}
+
+/// Inbound email: every other one from an existing seeded contact (spread over all of
+/// them), the rest from addresses never seen before (a new contact and conversation each).
+fn ingest_request(url: &str, token: &str, contacts: u64, tag: &'static str) -> Request {
+    request(url, Some(token), RECEIVE, move |n| {
+        let from = if n % 2 == 0 {
+            format!(
+                "contact{}@example.com",
+                (n / 2).wrapping_mul(7_919) % contacts
+            )
+        } else {
+            format!("new-{tag}-{n}@bench.example")
+        };
+        json!({ "input": { "channel": "EMAIL", "from": from, "body": "Hello, any news on my order?" } })
+    })
+}
+
+/// The 100 conversations with the most recent traffic (the busiest by the seed's long tail).
+async fn busiest(client: &Client) -> Vec<String> {
+    let d = client
+        .ok(
+            "{ conversations(first: 100) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    d["conversations"]["edges"]
+        .as_array()
+        .expect("conversations")
+        .iter()
+        .map(|e| e["node"]["id"].as_str().expect("an id").to_string())
+        .collect()
+}
+
+/// PostGraphile over the same database, same query shape and concurrency, right after Confab.
+async fn peer_inbox(
+    server: &TestServer,
+    confab: &Run,
+    c: usize,
+    warmup: Duration,
+    duration: Duration,
+    figures: &mut Figures,
+) {
+    let Some(peer) = peer::Peer::start(&server.db.url).await else {
+        return;
+    };
+    let ws: i64 = {
+        let db = sea_orm::Database::connect(&server.db.url)
+            .await
+            .expect("the bench database");
+        let row = sea_orm::ConnectionTrait::query_one_raw(
+            &db,
+            sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT id FROM workspaces WHERE name = 'bench'",
+            ),
+        )
+        .await
+        .expect("the bench workspace")
+        .expect("a row");
+        db.close().await.ok();
+        row.try_get("", "id").expect("an id")
+    };
+    eprintln!("postgres: PostGraphile inbox at concurrency {c}");
+    let pid = peer.pid();
+    let run = drive(
+        request(
+            &peer.url,
+            None,
+            PEER_INBOX,
+            move |_| json!({ "ws": ws.to_string() }),
+        ),
+        c,
+        warmup,
+        duration,
+        pid,
+    )
+    .await;
+    figures.run("inbox-peer", Backend::Postgres, &run, (None, None));
+    if let Some(pid) = pid {
+        figures.add(
+            "memory",
+            Backend::Postgres,
+            "PostGraphile peak RSS (inbox)",
+            "MiB",
+            memory_mib(pid).1,
+            None,
+        );
+    }
+    if run.errors > 0 || run.latencies.is_empty() {
+        eprintln!("warning: the peer failed; no ratio");
+        peer.stop(&server.db.url).await;
+        return;
+    }
+    figures.add(
+        "inbox",
+        Backend::Postgres,
+        "throughput / PostGraphile's",
+        "x",
+        confab.throughput() / run.throughput().max(1e-9),
+        Some(Target::AtLeast(1.5)),
+    );
+    figures.add(
+        "inbox",
+        Backend::Postgres,
+        "p99 / PostGraphile's",
+        "x",
+        confab.p99_ms() / run.p99_ms().max(1e-9),
+        None,
+    );
+    peer.stop(&server.db.url).await;
+}
+
+/// Ingest again with `follow-up` installed; the plugin's runs give the per-run overhead
+/// (duration minus host lookups) and whether the worker keeps up.
+#[allow(clippy::too_many_arguments)]
+async fn plugins(
+    client: &Client,
+    backend: Backend,
+    url: &str,
+    token: &str,
+    contacts: u64,
+    options: &Options,
+    pid: Option<u32>,
+    without: f64,
+    figures: &mut Figures,
+) {
+    let wasm = confab_tests::plugins::example("follow-up");
+    let plugin = client.installed("follow-up", wasm, None).await;
+    let id = plugin["id"].as_str().expect("a plugin id").to_string();
+    let c = options.concurrency();
+    eprintln!(
+        "{}: ingest with follow-up at concurrency {c}",
+        backend.name()
+    );
+    let runs_before = total_runs(client, &id).await;
+    let started = Instant::now();
+    let run = drive(
+        ingest_request(url, token, contacts, "b"),
+        c,
+        options.warmup(),
+        options.duration(),
+        pid,
+    )
+    .await;
+    figures.run("plugins", backend, &run, (None, None));
+    figures.add(
+        "plugins",
+        backend,
+        "ingest with / without follow-up",
+        "x",
+        run.throughput() / without.max(1e-9),
+        Some(Target::AtLeast(0.8)),
+    );
+    // Every message sent (warm-up included) queued one run: wait until the backlog drains.
+    let stopped = Instant::now();
+    let (mut done, mut last_change) = (total_runs(client, &id).await, Instant::now());
+    while last_change.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = total_runs(client, &id).await;
+        if now != done {
+            (done, last_change) = (now, Instant::now());
+        }
+    }
+    let drained = last_change.saturating_duration_since(stopped);
+    let runs = done - runs_before;
+    figures.add(
+        "plugins",
+        backend,
+        "runs per second (until drained)",
+        "runs/s",
+        runs as f64 / (last_change - started).as_secs_f64(),
+        None,
+    );
+    figures.add(
+        "plugins",
+        backend,
+        "backlog drained after ingest",
+        "s",
+        drained.as_secs_f64(),
+        None,
+    );
+    if runs < run.requests {
+        eprintln!(
+            "warning: {runs} runs for more than {} messages",
+            run.requests
+        );
+    }
+    let (mut overhead, mut whole) = (Vec::new(), Vec::new());
+    let mut after = Value::Null;
+    while overhead.len() < 5_000 {
+        let page = client
+            .ok("query($id: ID!, $a: String) { plugin(id: $id) { runs(first: 100, after: $a) { pageInfo { hasNextPage endCursor } edges { node { outcome durationMicros hostMicros } } } } }", json!({ "id": id, "a": after }))
+            .await;
+        let runs = &page["plugin"]["runs"];
+        for e in runs["edges"].as_array().expect("runs") {
+            let n = &e["node"];
+            assert_eq!(n["outcome"], "OK", "every follow-up run succeeds: {n}");
+            let (d, h) = (
+                n["durationMicros"].as_u64().unwrap_or(0),
+                n["hostMicros"].as_u64().unwrap_or(0),
+            );
+            whole.push(d);
+            overhead.push(d.saturating_sub(h));
+        }
+        if runs["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = runs["pageInfo"]["endCursor"].clone();
+    }
+    overhead.sort_unstable();
+    whole.sort_unstable();
+    figures.add(
+        "plugins",
+        backend,
+        "per-run overhead p50",
+        "µs",
+        percentile(&overhead, 0.5) as f64,
+        Some(Target::Below(100.0)),
+    );
+    figures.add(
+        "plugins",
+        backend,
+        "per-run overhead p99",
+        "µs",
+        percentile(&overhead, 0.99) as f64,
+        Some(Target::Below(1000.0)),
+    );
+    figures.add(
+        "plugins",
+        backend,
+        "per-run with host lookups p50",
+        "µs",
+        percentile(&whole, 0.5) as f64,
+        None,
+    );
+    figures.add(
+        "plugins",
+        backend,
+        "per-run with host lookups p99",
+        "µs",
+        percentile(&whole, 0.99) as f64,
+        None,
+    );
+}
+
+async fn total_runs(client: &Client, id: &str) -> u64 {
+    client
+        .ok(
+            "query($id: ID!) { plugin(id: $id) { runs { totalCount } } }",
+            json!({ "id": id }),
+        )
+        .await["plugin"]["runs"]["totalCount"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------------------
+// Fan-out, reminders and the plugin runtime alone.
 
 /// N subscribers on `inboxEvents`; M inbound messages at R per second; each event's delivery
 /// latency is its arrival time minus the send time written into the message body.
-async fn fanout(args: &[String]) {
-    let subscribers = arg(args, "--subscribers", 1000) as usize;
-    let messages = arg(args, "--messages", 200) as usize;
-    let rate = arg(args, "--rate", 50).max(1);
-    let server = TestServer::start().await;
-    let backend = if server.db.is_postgres() {
-        "postgres"
-    } else {
-        "sqlite"
-    };
-    eprintln!("fanout on {backend}: {subscribers} subscribers, {messages} messages at {rate}/s");
+async fn fanout(options: &Options, backend: Backend, figures: &mut Figures) {
+    let subscribers = options.num("--subscribers", 1000) as usize;
+    let messages = options.num("--fanout-messages", 100) as usize;
+    let rate = options.num("--rate", 20).max(1);
+    let server = server(options, backend).await;
+    eprintln!(
+        "{}: fanout to {subscribers} subscribers, {messages} messages at {rate}/s",
+        backend.name()
+    );
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u64>>();
     let mut ready = Vec::new();
@@ -120,8 +836,7 @@ async fn fanout(args: &[String]) {
     let started = Instant::now();
     let gap = Duration::from_micros(1_000_000 / rate);
     for i in 0..messages {
-        let due = started + gap * i as u32;
-        tokio::time::sleep_until(due.into()).await;
+        tokio::time::sleep_until((started + gap * i as u32).into()).await;
         admin
             .receive(
                 "SMS",
@@ -143,42 +858,60 @@ async fn fanout(args: &[String]) {
     {
         eprintln!("warning: not every subscriber got every event within 120 s");
     }
-    let elapsed = started.elapsed();
     all.sort_unstable();
-    let delivered = all.len();
-    println!(
-        "scenario   backend   subscribers  messages  delivered  events/s   p50_ms  p99_ms  max_ms"
+    let expected = (subscribers * messages) as f64;
+    figures.add(
+        "fanout",
+        backend,
+        "events delivered / expected",
+        "x",
+        all.len() as f64 / expected,
+        Some(Target::AtLeast(1.0)),
     );
-    println!(
-        "fanout     {backend:<8}  {subscribers:>11}  {messages:>8}  {delivered:>9}  {:>8.0}  {:>7.1}  {:>6.1}  {:>6.1}",
-        delivered as f64 / elapsed.as_secs_f64(),
+    figures.add(
+        "fanout",
+        backend,
+        "delivery p50",
+        "ms",
         percentile(&all, 0.50) as f64 / 1000.0,
-        percentile(&all, 0.99) as f64 / 1000.0,
-        all.last().copied().unwrap_or(0) as f64 / 1000.0,
+        None,
     );
-    if let Some(rss) = server.pid().and_then(peak_rss_kib) {
-        println!("server peak RSS: {:.1} MiB", rss as f64 / 1024.0);
+    figures.add(
+        "fanout",
+        backend,
+        "delivery p99",
+        "ms",
+        percentile(&all, 0.99) as f64 / 1000.0,
+        Some(Target::Below(100.0)),
+    );
+    if let Some(pid) = server.pid() {
+        figures.add(
+            "fanout",
+            backend,
+            "server peak RSS",
+            "MiB",
+            memory_mib(pid).1,
+            None,
+        );
     }
 }
 
 /// N task reminders fall due at one instant (the test clock jumps to it); throughput is jobs
 /// done per second of real time, lateness is each job's finish time minus its due time.
-async fn reminders(args: &[String]) {
+async fn reminders(options: &Options, backend: Backend, figures: &mut Figures) {
     use futures::StreamExt;
-    let jobs = arg(args, "--jobs", 10_000) as usize;
-    let server = TestServer::start().await;
-    let backend = if server.db.is_postgres() {
-        "postgres"
-    } else {
-        "sqlite"
-    };
+    let jobs = options.num("--jobs", 10_000) as usize;
+    let server = server(options, backend).await;
     let admin = server.admin();
     let r = admin.receive("SMS", "+14155550777", "seed", None).await;
     let me = admin.ok("{ me { id } }", json!({})).await["me"]["id"].clone();
     let now = server.advance(0).await;
     let due = chrono::DateTime::parse_from_rfc3339(&now).expect("server time")
         + chrono::Duration::seconds(3600);
-    eprintln!("reminders on {backend}: creating {jobs} tasks due at one instant");
+    eprintln!(
+        "{}: reminders: creating {jobs} tasks due at one instant",
+        backend.name()
+    );
     let creates = (0..jobs).map(|i| {
         let admin = admin.clone();
         let input = json!({ "i": { "conversationId": r["conversation"]["id"], "title": format!("t{i}"), "assigneeId": me, "remindAt": due.to_rfc3339() } });
@@ -192,12 +925,12 @@ async fn reminders(args: &[String]) {
         chrono::DateTime::parse_from_rfc3339(&server.advance(0).await).expect("server time");
     let to_due = (due - server_now).num_milliseconds().max(0);
     let started = Instant::now();
-    let resp = reqwest::Client::new()
+    let moved = reqwest::Client::new()
         .post(format!("{}/debug/clock?advance_ms={to_due}", server.url))
         .send()
         .await;
     assert!(
-        resp.is_ok_and(|r| r.status().is_success()),
+        moved.is_ok_and(|r| r.status().is_success()),
         "the test clock moves"
     );
     let count = "{ jobs(status: DONE, kind: \"task.reminder\") { totalCount } }";
@@ -216,18 +949,22 @@ async fn reminders(args: &[String]) {
     }
     let elapsed = started.elapsed();
     let mut lateness = Vec::with_capacity(jobs);
-    let mut after = serde_json::Value::Null;
+    let mut after = Value::Null;
     loop {
         let page = admin
             .ok("query($a: String) { jobs(status: DONE, kind: \"task.reminder\", first: 100, after: $a) { pageInfo { hasNextPage endCursor } edges { node { dueAt finishedAt } } } }", json!({ "a": after }))
             .await;
-        for e in page["jobs"]["edges"].as_array().unwrap() {
-            let due =
-                chrono::DateTime::parse_from_rfc3339(e["node"]["dueAt"].as_str().unwrap()).unwrap();
-            let fin =
-                chrono::DateTime::parse_from_rfc3339(e["node"]["finishedAt"].as_str().unwrap())
-                    .unwrap();
-            lateness.push((fin - due).num_microseconds().unwrap_or(0).max(0) as u64);
+        for e in page["jobs"]["edges"].as_array().expect("jobs") {
+            let at = |k: &str| {
+                chrono::DateTime::parse_from_rfc3339(e["node"][k].as_str().expect("a time"))
+                    .expect("RFC 3339")
+            };
+            lateness.push(
+                (at("finishedAt") - at("dueAt"))
+                    .num_microseconds()
+                    .unwrap_or(0)
+                    .max(0) as u64,
+            );
         }
         if page["jobs"]["pageInfo"]["hasNextPage"] != true {
             break;
@@ -235,124 +972,43 @@ async fn reminders(args: &[String]) {
         after = page["jobs"]["pageInfo"]["endCursor"].clone();
     }
     lateness.sort_unstable();
-    println!("scenario   backend   jobs   jobs/s   lateness_p50_ms  lateness_p99_ms");
-    println!(
-        "reminders  {backend:<8}  {jobs:>5}  {:>7.0}  {:>15.1}  {:>15.1}",
+    figures.add(
+        "reminders",
+        backend,
+        "jobs done / due",
+        "x",
+        lateness.len() as f64 / jobs as f64,
+        Some(Target::AtLeast(1.0)),
+    );
+    figures.add(
+        "reminders",
+        backend,
+        "jobs per second",
+        "jobs/s",
         lateness.len() as f64 / elapsed.as_secs_f64(),
+        Some(Target::AtLeast(5000.0)),
+    );
+    figures.add(
+        "reminders",
+        backend,
+        "lateness p50",
+        "ms",
         percentile(&lateness, 0.50) as f64 / 1000.0,
+        None,
+    );
+    figures.add(
+        "reminders",
+        backend,
+        "lateness p99",
+        "ms",
         percentile(&lateness, 0.99) as f64 / 1000.0,
-    );
-}
-
-/// Sends `n` first messages from new addresses (`prefix` + index) at `concurrency`; returns
-/// messages per second.
-async fn ingest(admin: &confab_tests::Client, prefix: u64, n: usize, concurrency: usize) -> f64 {
-    use futures::StreamExt;
-    let started = Instant::now();
-    let sends = (0..n).map(|i| {
-        let admin = admin.clone();
-        async move {
-            let from = format!("contact{}@bench.example", prefix + i as u64);
-            admin
-                .receive("EMAIL", &from, "hello, is anyone there?", None)
-                .await
-        }
-    });
-    let mut pending = futures::stream::iter(sends).buffer_unordered(concurrency);
-    while pending.next().await.is_some() {}
-    n as f64 / started.elapsed().as_secs_f64()
-}
-
-/// Ingest without plugins, then with the `follow-up` example installed: messages/s of each,
-/// the plugin's runs/s, and the per-run duration (instantiate + run + its host lookups) that
-/// the server records for every run.
-async fn plugins(args: &[String]) {
-    let n = arg(args, "--messages", 2_000) as usize;
-    let concurrency = arg(args, "--concurrency", 16) as usize;
-    let server = TestServer::start().await;
-    let backend = if server.db.is_postgres() {
-        "postgres"
-    } else {
-        "sqlite"
-    };
-    let admin = server.admin();
-    let wasm = confab_tests::plugins::example("follow-up");
-    eprintln!(
-        "plugins on {backend}: {n} messages at concurrency {concurrency}, without then with follow-up"
-    );
-    ingest(&admin, 4_150_000_000, 200, concurrency).await; // warm-up
-    let without = ingest(&admin, 4_151_000_000, n, concurrency).await;
-    let plugin = admin.installed("follow-up", wasm, None).await;
-    let id = plugin["id"].clone();
-    let started = Instant::now();
-    let with = ingest(&admin, 4_152_000_000, n, concurrency).await;
-    let count = "query($id: ID!) { plugin(id: $id) { runs { totalCount } } }";
-    loop {
-        let done = admin.ok(count, json!({ "id": id })).await["plugin"]["runs"]["totalCount"]
-            .as_u64()
-            .unwrap_or(0) as usize;
-        if done >= n || started.elapsed() > Duration::from_secs(300) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let runs_per_s = n as f64 / started.elapsed().as_secs_f64();
-    let mut durations = Vec::with_capacity(n);
-    let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
-    let mut after = serde_json::Value::Null;
-    loop {
-        let page = admin
-            .ok("query($id: ID!, $a: String) { plugin(id: $id) { runs(first: 100, after: $a) { pageInfo { hasNextPage endCursor } edges { node { outcome durationMicros } } } } }", json!({ "id": id, "a": after }))
-            .await;
-        let runs = &page["plugin"]["runs"];
-        for e in runs["edges"].as_array().unwrap() {
-            durations.push(e["node"]["durationMicros"].as_u64().unwrap_or(0));
-            *outcomes
-                .entry(e["node"]["outcome"].as_str().unwrap_or("?").to_string())
-                .or_default() += 1;
-        }
-        if runs["pageInfo"]["hasNextPage"] != true {
-            break;
-        }
-        after = runs["pageInfo"]["endCursor"].clone();
-    }
-    durations.sort_unstable();
-    // Idle latency: one message at a time, until its follow-up task can be read.
-    let mut latency = Vec::new();
-    for i in 0..20u64 {
-        let sent = Instant::now();
-        let r = admin
-            .receive("EMAIL", &format!("latency{i}@bench.example"), "hi", None)
-            .await;
-        let q = "query($id: ID!) { conversation(id: $id) { tasks { totalCount } } }";
-        let vars = json!({ "id": r["conversation"]["id"] });
-        while admin.ok(q, vars.clone()).await["conversation"]["tasks"]["totalCount"] == 0 {
-            if sent.elapsed() > Duration::from_secs(10) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        latency.push(sent.elapsed().as_micros() as u64);
-    }
-    latency.sort_unstable();
-    let rss = server.pid().and_then(peak_rss_kib).unwrap_or(0);
-    println!(
-        "scenario  backend   msgs  ingest/s(no plugin)  ingest/s(follow-up)  ratio  runs/s  run_p50_us  run_p99_us  task_visible_p50_ms  task_visible_p99_ms  peak_rss_mib  outcomes"
-    );
-    println!(
-        "plugins   {backend:<8} {n:>5}  {without:>19.0}  {with:>19.0}  {:>5.2}  {runs_per_s:>6.0}  {:>10}  {:>10}  {:>19.1}  {:>19.1}  {:>12.0}  {outcomes:?}",
-        with / without,
-        percentile(&durations, 0.50),
-        percentile(&durations, 0.99),
-        percentile(&latency, 0.50) as f64 / 1000.0,
-        percentile(&latency, 0.99) as f64 / 1000.0,
-        rss as f64 / 1024.0,
+        Some(Target::Below(1000.0)),
     );
 }
 
 /// The runtime alone, with no database: instantiate the `follow-up` component in a fresh
 /// sandbox and run one event through it, `--runs` times on one thread.
-fn plugin_runtime(args: &[String]) {
+fn plugin_runtime(options: &Options, figures: &mut Figures) {
     use confab_plugins::wit::{ContactInfo, Conversation, Event};
     use confab_plugins::{Limits, Outcome, Runtime, Workspace};
 
@@ -382,7 +1038,7 @@ fn plugin_runtime(args: &[String]) {
         }
     }
 
-    let runs = arg(args, "--runs", 10_000) as usize;
+    let runs = options.num("--runs", 10_000) as usize;
     let runtime = Runtime::new().expect("the runtime starts");
     let wasm = confab_tests::plugins::example("follow-up");
     let inspected = runtime
@@ -401,7 +1057,7 @@ fn plugin_runtime(args: &[String]) {
         object: "{}".into(),
         data: "{}".into(),
     };
-    let workspace: std::sync::Arc<dyn Workspace> = std::sync::Arc::new(Fixed);
+    let workspace: Arc<dyn Workspace> = Arc::new(Fixed);
     let limits = Limits::default();
     let mut times = Vec::with_capacity(runs);
     let started = Instant::now();
@@ -412,11 +1068,29 @@ fn plugin_runtime(args: &[String]) {
     }
     let elapsed = started.elapsed();
     times.sort_unstable();
-    println!("scenario        runs   runs/s(1 thread)  run_p50_us  run_p99_us");
-    println!(
-        "plugin-runtime  {runs:>5}  {:>16.0}  {:>10}  {:>10}",
+    let none = Backend::Neither;
+    figures.add(
+        "runtime",
+        none,
+        "runs per second (1 thread)",
+        "runs/s",
         runs as f64 / elapsed.as_secs_f64(),
-        percentile(&times, 0.50),
-        percentile(&times, 0.99),
+        None,
+    );
+    figures.add(
+        "runtime",
+        none,
+        "run p50 (no database)",
+        "µs",
+        percentile(&times, 0.50) as f64,
+        None,
+    );
+    figures.add(
+        "runtime",
+        none,
+        "run p99 (no database)",
+        "µs",
+        percentile(&times, 0.99) as f64,
+        None,
     );
 }

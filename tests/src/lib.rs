@@ -53,37 +53,49 @@ enum Cleanup {
 }
 
 impl TestDb {
+    /// On PostgreSQL when `CONFAB_TEST_DATABASE_URL` is set, otherwise on SQLite.
     pub async fn new() -> TestDb {
-        let tag = format!("{}_{:08x}", std::process::id(), rand::random::<u32>());
         match std::env::var("CONFAB_TEST_DATABASE_URL")
             .ok()
             .filter(|u| !u.is_empty())
         {
-            Some(admin_url) => {
-                let name = format!("confab_test_{tag}");
-                let admin = sea_orm::Database::connect(&admin_url)
-                    .await
-                    .expect("connect to CONFAB_TEST_DATABASE_URL");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .expect("create a test database");
-                admin.close().await.ok();
-                let url = replace_db_name(&admin_url, &name);
-                TestDb {
-                    url,
-                    cleanup: Cleanup::Postgres { admin_url, name },
-                }
-            }
-            None => {
-                let dir = std::env::temp_dir().join(format!("confab-test-{tag}"));
-                std::fs::create_dir_all(&dir).expect("create a temp dir");
-                let url = format!("sqlite://{}?mode=rwc", dir.join("confab.db").display());
-                TestDb {
-                    url,
-                    cleanup: Cleanup::Dir(dir),
-                }
-            }
+            Some(admin_url) => TestDb::postgres(&admin_url).await,
+            None => TestDb::sqlite(),
+        }
+    }
+
+    fn tag() -> String {
+        format!("{}_{:08x}", std::process::id(), rand::random::<u32>())
+    }
+
+    /// A new SQLite file in a temporary folder.
+    pub fn sqlite() -> TestDb {
+        let dir = std::env::temp_dir().join(format!("confab-test-{}", TestDb::tag()));
+        std::fs::create_dir_all(&dir).expect("create a temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.join("confab.db").display());
+        TestDb {
+            url,
+            cleanup: Cleanup::Dir(dir),
+        }
+    }
+
+    /// A new database on the PostgreSQL server `admin_url` points at.
+    pub async fn postgres(admin_url: &str) -> TestDb {
+        let name = format!("confab_test_{}", TestDb::tag());
+        let admin = sea_orm::Database::connect(admin_url)
+            .await
+            .expect("connect to the PostgreSQL server");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create a test database");
+        admin.close().await.ok();
+        TestDb {
+            url: replace_db_name(admin_url, &name),
+            cleanup: Cleanup::Postgres {
+                admin_url: admin_url.to_string(),
+                name,
+            },
         }
     }
 
@@ -182,7 +194,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
-        let db = TestDb::new().await;
+        TestServer::start_on(TestDb::new().await).await
+    }
+
+    /// Starts on `db` (which must be new).
+    pub async fn start_on(db: TestDb) -> TestServer {
         let boot = cli(
             &db,
             &[
