@@ -113,9 +113,9 @@ fn engine_code(error: &mut async_graphql::ServerError) {
     error.extensions = Some(ext);
 }
 
-/// The schema for WebSocket subscriptions, with `expose` applied to every response it streams
-/// (HTTP applies it in its handler). Not a schema extension: with any extension installed,
-/// async-graphql sends every field of every query through the extension chain.
+/// The schema as HTTP and WebSocket run it: `expose` applied to every response. Not a schema
+/// extension: with any extension installed, async-graphql sends every field of every query
+/// through the extension chain.
 #[derive(Clone)]
 pub struct Exposed(pub crate::graphql::ConfabSchema);
 

@@ -303,8 +303,10 @@ async fn execute(
         }
     }
     let writes = is_mutation(&mut request);
-    let mut response = batches.drive(app.schema.execute(request)).await;
-    response.errors.iter_mut().for_each(crate::error::expose);
+    let exposed = crate::error::Exposed(app.schema.clone());
+    let response = batches
+        .drive(async_graphql::Executor::execute(&exposed, request))
+        .await;
     if writes {
         // Whatever the mutation committed is now visible: let the event source and the
         // scheduler look at once (a query changes nothing, so it wakes nobody).
