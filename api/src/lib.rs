@@ -171,7 +171,7 @@ pub fn app(
     let state = Arc::new(graphql::State {
         db: db.clone(),
         dispatcher: handle.clone(),
-        bus,
+        bus: bus.clone(),
         scheduler,
         plugins,
         tokens: Default::default(),
@@ -186,7 +186,8 @@ pub fn app(
         },
         config.limits.max_body_bytes,
     );
-    let dispatcher = Dispatcher::new(background, Arc::new(LogAdapter), handle, config.outbox_poll);
+    let dispatcher =
+        Dispatcher::new(background, Arc::new(LogAdapter), handle, config.outbox_poll).waking(bus);
     (router, dispatcher)
 }
 

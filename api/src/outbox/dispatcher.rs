@@ -40,6 +40,8 @@ pub struct Dispatcher {
     adapter: Arc<dyn ChannelAdapter>,
     handle: DispatcherHandle,
     poll: Duration,
+    /// Told after outcomes were recorded, so their activities reach subscribers at once.
+    bus: Option<crate::realtime::Bus>,
 }
 
 impl Dispatcher {
@@ -54,14 +56,26 @@ impl Dispatcher {
             adapter,
             handle,
             poll,
+            bus: None,
         }
+    }
+
+    /// Wakes `bus`'s event source after each batch of recorded outcomes.
+    pub fn waking(mut self, bus: crate::realtime::Bus) -> Self {
+        self.bus = Some(bus);
+        self
     }
 
     pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         loop {
             match self.drain().await {
                 Ok(0) | Err(_) => {}
-                Ok(_) => continue,
+                Ok(_) => {
+                    if let Some(bus) = &self.bus {
+                        bus.wake();
+                    }
+                    continue;
+                }
             }
             tokio::select! {
                 _ = self.handle.0.notified() => {}
