@@ -26,6 +26,8 @@ use crate::error::{DomainError, DomainResult};
 /// Jobs claimed and run per transaction: large enough that a burst of due reminders costs a
 /// few statements per batch, small enough to stay well under the lease.
 const BATCH: i64 = 500;
+/// Batches run at once on PostgreSQL: a burst of due reminders uses more than one core.
+const PARALLEL_BATCHES: i64 = 2;
 /// A claimed job is ours this long; a worker that dies mid-job loses it to another after this.
 const LEASE: ChronoDuration = ChronoDuration::seconds(60);
 /// Done and cancelled jobs are kept this long for the admin view, then deleted.
@@ -105,16 +107,35 @@ impl Scheduler {
         }
     }
 
-    /// Claims and runs one batch of due jobs; returns how many it ran.
+    /// Claims and runs due jobs, a batch per transaction; returns how many it ran.
     pub async fn tick(&self) -> DomainResult<usize> {
         // Woken after every change: look (a read) before claiming (a write).
         if !self.lease.anything_due(&self.db).await? {
             return Ok(0);
         }
-        let claimed = self.lease.claim(&self.db, BATCH).await?;
+        // PostgreSQL runs batches side by side, each in its own transaction on its own
+        // connection; SQLite has one writer, so more would only wait.
+        let lanes = match self.db.get_database_backend() {
+            DbBackend::Postgres => PARALLEL_BATCHES,
+            _ => 1,
+        };
+        let claimed = self.lease.claim(&self.db, BATCH * lanes).await?;
         if claimed.is_empty() {
             return Ok(0);
         }
+        let outcomes = futures::future::join_all(
+            claimed
+                .chunks(BATCH as usize)
+                .map(|batch| self.run_batch(batch)),
+        )
+        .await;
+        self.bus.wake();
+        outcomes.into_iter().collect::<DomainResult<Vec<()>>>()?;
+        Ok(claimed.len())
+    }
+
+    /// Runs one batch of claimed jobs in one transaction.
+    async fn run_batch(&self, claimed: &[job::Model]) -> DomainResult<()> {
         // One transaction per batch and a savepoint per job: a failing job rolls back alone,
         // and the batch costs one commit. If this process dies mid-batch, the whole batch
         // rolls back and another worker takes it over when the lease runs out.
@@ -162,8 +183,7 @@ impl Scheduler {
         for (j, e) in failures {
             self.lease.failed(&self.db, j, &e).await?;
         }
-        self.bus.wake();
-        Ok(claimed.len())
+        Ok(())
     }
 
     /// Marks the batchable `jobs` DONE and runs those still ours together.
