@@ -186,8 +186,13 @@ pub fn app(
         },
         config.limits.max_body_bytes,
     );
-    let dispatcher =
-        Dispatcher::new(background, Arc::new(LogAdapter), handle, config.outbox_poll).waking(bus);
+    let dispatcher = Dispatcher::new(
+        background,
+        Arc::new(LogAdapter),
+        handle,
+        config.outbox_poll,
+        bus,
+    );
     (router, dispatcher)
 }
 

@@ -40,8 +40,8 @@ pub struct Dispatcher {
     adapter: Arc<dyn ChannelAdapter>,
     handle: DispatcherHandle,
     poll: Duration,
-    /// Told after outcomes were recorded, so their activities reach subscribers at once.
-    bus: Option<crate::realtime::Bus>,
+    /// Woken after outcomes were recorded, so their activities reach subscribers at once.
+    bus: crate::realtime::Bus,
 }
 
 impl Dispatcher {
@@ -50,20 +50,15 @@ impl Dispatcher {
         adapter: Arc<dyn ChannelAdapter>,
         handle: DispatcherHandle,
         poll: Duration,
+        bus: crate::realtime::Bus,
     ) -> Self {
         Dispatcher {
             db,
             adapter,
             handle,
             poll,
-            bus: None,
+            bus,
         }
-    }
-
-    /// Wakes `bus`'s event source after each batch of recorded outcomes.
-    pub fn waking(mut self, bus: crate::realtime::Bus) -> Self {
-        self.bus = Some(bus);
-        self
     }
 
     pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
@@ -71,9 +66,7 @@ impl Dispatcher {
             match self.drain().await {
                 Ok(0) | Err(_) => {}
                 Ok(_) => {
-                    if let Some(bus) = &self.bus {
-                        bus.wake();
-                    }
+                    self.bus.wake();
                     continue;
                 }
             }
@@ -368,6 +361,7 @@ mod tests {
             adapter.clone(),
             DispatcherHandle::default(),
             Duration::from_secs(1),
+            crate::realtime::Bus::default(),
         );
         for attempt in 1..=MAX_ATTEMPTS {
             assert_eq!(
@@ -407,6 +401,7 @@ mod tests {
             adapter.clone(),
             DispatcherHandle::default(),
             Duration::from_secs(1),
+            crate::realtime::Bus::default(),
         );
         assert_eq!(d.drain().await.expect("drain"), 1);
         time_passes(&db).await;
