@@ -10,6 +10,7 @@ use crate::domain::page::Page;
 use crate::error::DomainResult;
 
 #[derive(SimpleObject, Clone, Debug)]
+#[graphql(serial)]
 pub struct PageInfo {
     pub has_next_page: bool,
     pub has_previous_page: bool,
@@ -58,14 +59,25 @@ pub fn page_info<T>(page: &Page<T>) -> PageInfo {
 }
 
 /// Declares `$conn` and `$edge` for node type `$node`, built from a `Page` of models.
+///
+/// Edges resolve their fields one after the other (`serial`): they only hand over the node,
+/// and a serial object skips the per-field task set a parallel one builds. Connections stay
+/// parallel unless `serial` is given: a top-level list counts its total beside loading its
+/// nodes, while a nested one (one per row of a list) has its first page's total in memory.
 macro_rules! connection {
     ($conn:ident, $edge:ident, $node:ident) => {
+        $crate::graphql::connection::connection!($conn, $edge, $node, Object);
+    };
+    ($conn:ident, $edge:ident, $node:ident, serial) => {
+        $crate::graphql::connection::connection!($conn, $edge, $node, Object(serial));
+    };
+    ($conn:ident, $edge:ident, $node:ident, $($object:tt)+) => {
         pub struct $edge {
             cursor: String,
             node: $node,
         }
 
-        #[async_graphql::Object]
+        #[async_graphql::Object(serial)]
         impl $edge {
             async fn cursor(&self) -> &str {
                 &self.cursor
@@ -106,7 +118,7 @@ macro_rules! connection {
             }
         }
 
-        #[async_graphql::Object]
+        #[async_graphql::$($object)+]
         impl $conn {
             async fn edges(&self) -> &[$edge] {
                 &self.edges

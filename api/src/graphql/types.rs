@@ -60,8 +60,8 @@ connection!(ConversationConnection, ConversationEdge, Conversation);
 connection!(MessageConnection, MessageEdge, Message);
 connection!(NoteConnection, NoteEdge, Note);
 connection!(ContactConnection, ContactEdge, Contact);
-connection!(TaskConnection, TaskEdge, Task);
-connection!(AppointmentConnection, AppointmentEdge, Appointment);
+connection!(TaskConnection, TaskEdge, Task, serial);
+connection!(AppointmentConnection, AppointmentEdge, Appointment, serial);
 connection!(OpportunityConnection, OpportunityEdge, Opportunity);
 connection!(ActivityConnection, ActivityEdge, Activity);
 connection!(PluginRunConnection, PluginRunEdge, PluginRun);
@@ -186,7 +186,7 @@ has_id!(
     contact
 );
 
-#[Object]
+#[Object(serial)]
 impl User {
     async fn id(&self) -> ID {
         ids::encode("User", self.0.id)
@@ -544,7 +544,7 @@ impl Conversation {
     }
 }
 
-#[Object]
+#[Object(serial)]
 impl Message {
     async fn id(&self) -> ID {
         ids::encode("Message", self.0.id)
@@ -677,7 +677,7 @@ impl Note {
     }
 }
 
-#[Object]
+#[Object(serial)]
 impl Task {
     async fn id(&self) -> ID {
         ids::encode("Task", self.0.id)
@@ -731,7 +731,7 @@ impl Task {
     }
 }
 
-#[Object]
+#[Object(serial)]
 impl Appointment {
     async fn id(&self) -> ID {
         ids::encode("Appointment", self.0.id)
