@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 
 pub use crate::domain::scoped::Scoped;
 
@@ -78,29 +81,26 @@ impl Loader<i64> for TagsByContact {
     }
 }
 
-/// (contact id, tag name) pairs for the given contacts.
+/// (contact id, tag name) pairs for the given contacts, in one statement.
 async fn tag_names(
     db: &DatabaseConnection,
     workspace_id: i64,
     contacts: &[i64],
 ) -> Result<Vec<(i64, String)>, DbErr> {
-    let links = contact_tag::Entity::find()
+    let to_tag = contact_tag::Entity::belongs_to(tag::Entity)
+        .from(contact_tag::Column::TagId)
+        .to(tag::Column::Id)
+        .into();
+    contact_tag::Entity::find()
+        .select_only()
+        .column(contact_tag::Column::ContactId)
+        .column(tag::Column::Name)
+        .join(JoinType::InnerJoin, to_tag)
         .filter(contact_tag::Column::ContactId.is_in(contacts.iter().copied()))
         .filter(contact_tag::Column::WorkspaceId.eq(workspace_id))
+        .into_tuple()
         .all(db)
-        .await?;
-    let tag_ids: Vec<i64> = links.iter().map(|l| l.tag_id).collect();
-    let names: HashMap<i64, String> = tag::Entity::find()
-        .filter(tag::Column::Id.is_in(tag_ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|t| (t.id, t.name))
-        .collect();
-    Ok(links
-        .into_iter()
-        .filter_map(|l| names.get(&l.tag_id).map(|n| (l.contact_id, n.clone())))
-        .collect())
+        .await
 }
 
 /// A contact's custom field values with their keys, in definition order.
