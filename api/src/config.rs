@@ -22,6 +22,9 @@ pub struct Config {
     pub test_clock: bool,
     /// How often the scheduler looks for due jobs when nothing woke it.
     pub scheduler_poll: Duration,
+    /// The most database connections requests share; `None` takes the backend's default
+    /// (`db::default_pool_size`).
+    pub db_pool_size: Option<u32>,
 }
 
 /// What a single request may cost before it runs.
@@ -53,6 +56,7 @@ impl Config {
             debug_statements: std::env::var("CONFAB_DEBUG_STATEMENTS").is_ok_and(|v| v == "1"),
             test_clock: std::env::var("CONFAB_TEST_CLOCK").is_ok_and(|v| v == "1"),
             scheduler_poll: Duration::from_secs(1),
+            db_pool_size: None,
         }
     }
 }

@@ -10,7 +10,15 @@ use sea_orm::{
 };
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    connect_pool(url, if url.starts_with("sqlite:") { 8 } else { 32 }).await
+    connect_pool(url, default_pool_size(url)).await
+}
+
+/// Request connections when none are configured. On PostgreSQL more connections than the
+/// database has cores to run them only queue inside the database: on 2 cores the inbox
+/// benchmark served 15% more with 6 than with 32, and ingest 10-25% more with 6 or 12, with
+/// lower tails; 10 is also what sqlx and node-postgres default to.
+pub fn default_pool_size(url: &str) -> u32 {
+    if url.starts_with("sqlite:") { 8 } else { 10 }
 }
 
 /// A pool of at most `max` connections: background workers get their own, so requests

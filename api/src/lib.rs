@@ -24,12 +24,17 @@ use crate::outbox::{Dispatcher, DispatcherHandle, LogAdapter};
 /// Connects, migrates, bootstraps a demo workspace on an empty database, then serves until
 /// SIGINT/SIGTERM; in-flight requests finish before it returns.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let mut db = db::connect(&config.database_url).await.with_context(|| {
-        format!(
-            "cannot open the database at {}",
-            redact(&config.database_url)
-        )
-    })?;
+    let pool = config
+        .db_pool_size
+        .unwrap_or_else(|| db::default_pool_size(&config.database_url));
+    let mut db = db::connect_pool(&config.database_url, pool)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database at {}",
+                redact(&config.database_url)
+            )
+        })?;
     db::migrate(&db)
         .await
         .context("cannot migrate the database")?;

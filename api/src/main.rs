@@ -43,6 +43,9 @@ struct ServeArgs {
     /// Do not create a demo workspace on an empty database.
     #[arg(long, env = "CONFAB_NO_DEMO")]
     no_demo: bool,
+    /// The most database connections requests share [default: 8 on SQLite, 10 on PostgreSQL].
+    #[arg(long, env = "CONFAB_DB_POOL_SIZE", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    db_pool_size: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -289,6 +292,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(database_url: Option<String>, args: ServeArgs) -> anyhow::Result<()> {
     let mut config = Config::new(database_url, args.listen);
     config.bootstrap_demo = !args.no_demo;
+    config.db_pool_size = args.db_pool_size;
     confab::serve(config).await
 }
 

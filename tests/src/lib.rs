@@ -190,6 +190,8 @@ pub struct TestServer {
     pub db: TestDb,
     pub url: String,
     pub admin_token: String,
+    /// Extra `confab serve` arguments, kept for restarts.
+    args: Vec<String>,
 }
 
 impl TestServer {
@@ -199,6 +201,11 @@ impl TestServer {
 
     /// Starts on `db` (which must be new).
     pub async fn start_on(db: TestDb) -> TestServer {
+        TestServer::start_with(db, &[]).await
+    }
+
+    /// Starts on `db` (which must be new) with extra `confab serve` arguments.
+    pub async fn start_with(db: TestDb, args: &[&str]) -> TestServer {
         let boot = cli(
             &db,
             &[
@@ -212,12 +219,14 @@ impl TestServer {
         );
         assert!(boot.success, "bootstrap failed: {}", boot.stderr);
         let admin_token = boot.json()["token"].as_str().expect("token").to_string();
-        let (child, url) = spawn_server(&db).await;
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let (child, url) = spawn_server(&db, &args).await;
         TestServer {
             db,
             url,
             admin_token,
             child,
+            args,
         }
     }
 
@@ -305,7 +314,7 @@ impl TestServer {
 
     /// A second `confab serve` on the same database (another replica).
     pub async fn replica(&self) -> Replica {
-        let (child, url) = spawn_server(&self.db).await;
+        let (child, url) = spawn_server(&self.db, &self.args).await;
         Replica { url, _child: child }
     }
 
@@ -328,7 +337,7 @@ impl TestServer {
 
     /// Starts the server again on the same database after `kill`.
     pub async fn start_again(&mut self) {
-        let (child, url) = spawn_server(&self.db).await;
+        let (child, url) = spawn_server(&self.db, &self.args).await;
         self.child = child;
         self.url = url;
     }
@@ -336,15 +345,16 @@ impl TestServer {
     /// Stops the server (SIGKILL) and starts it again on the same database.
     pub async fn restart(&mut self) {
         let _ = self.child.kill().await;
-        let (child, url) = spawn_server(&self.db).await;
+        let (child, url) = spawn_server(&self.db, &self.args).await;
         self.child = child;
         self.url = url;
     }
 }
 
-async fn spawn_server(db: &TestDb) -> (Child, String) {
+async fn spawn_server(db: &TestDb, args: &[String]) -> (Child, String) {
     let mut child = Command::new(binary())
         .args(["serve", "--listen", "127.0.0.1:0", "--no-demo"])
+        .args(args)
         .env("DATABASE_URL", &db.url)
         .env("CONFAB_DEBUG_STATEMENTS", "1")
         .env("CONFAB_TEST_CLOCK", "1")

@@ -181,3 +181,64 @@ async fn fifty_concurrent_first_messages_create_one_contact() {
     assert_eq!(node["messages"]["totalCount"], 50);
     assert_eq!(node["unreadCount"], 50);
 }
+
+/// Requests queue for the database instead of failing when the pool is small: with a single
+/// connection, concurrent writes and inbox reads (whose nested fields load side by side) all
+/// complete, and a pool of zero is refused before the server starts.
+#[tokio::test]
+async fn a_one_connection_pool_serves_concurrent_writes_and_reads() {
+    let db = confab_tests::TestDb::new().await;
+    let refused = confab_tests::cli(&db, &["serve", "--db-pool-size", "0"]);
+    assert!(!refused.success, "a pool of 0 is refused");
+    assert!(
+        refused.stderr.contains("--db-pool-size"),
+        "the error names the flag: {}",
+        refused.stderr
+    );
+
+    let server = TestServer::start_with(db, &["--db-pool-size", "1"]).await;
+    let admin = server.admin();
+    let inbox = "{ conversations(first: 50, filter: {status: OPEN}) { totalCount edges { node {
+        unreadCount contact { name tags owner { name } }
+        lastMessage { body sender { name } }
+        tasks(status: OPEN, first: 3) { totalCount edges { node { title assignee { name } } } }
+        appointments(when: UPCOMING, first: 1) { edges { node { title } } }
+    } } } }";
+    let writes = (0..12).map(|i| {
+        let admin = admin.clone();
+        async move {
+            admin
+                .receive("SMS", &format!("+1415555{i:04}"), &format!("m{i}"), None)
+                .await
+        }
+    });
+    let reads = (0..12).map(|_| {
+        let admin = admin.clone();
+        async move { admin.ok(inbox, json!({})).await }
+    });
+    let (written, read) = tokio::join!(
+        futures::future::join_all(writes),
+        futures::future::join_all(reads)
+    );
+    assert_eq!(written.len(), 12);
+    for page in &read {
+        // The page and its total are separate statements; writes may land between them.
+        let total = page["conversations"]["totalCount"]
+            .as_i64()
+            .expect("a count");
+        let edges = page["conversations"]["edges"].as_array().expect("edges");
+        assert!(edges.len() <= 12 && total <= 12, "no more than was written");
+    }
+    let last = admin.ok(inbox, json!({})).await;
+    assert_eq!(last["conversations"]["totalCount"], 12);
+    let mut bodies: Vec<&str> = last["conversations"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"]["lastMessage"]["body"].as_str().expect("a body"))
+        .collect();
+    bodies.sort_unstable();
+    let mut expected: Vec<String> = (0..12).map(|i| format!("m{i}")).collect();
+    expected.sort_unstable();
+    assert_eq!(bodies, expected);
+}
