@@ -186,6 +186,10 @@ has_id!(
     contact
 );
 
+// `serial` (here and on Message, Task, Appointment): these objects' fields are in memory
+// or each wait on a loader, and a list usually asks for one of those (a sender, an
+// assignee). Resolving the fields one after the other skips the task set a parallel object
+// builds for every row; a query asking for two loaded fields waits for them in turn.
 #[Object(serial)]
 impl User {
     async fn id(&self) -> ID {
