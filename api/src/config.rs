@@ -22,9 +22,8 @@ pub struct Config {
     pub test_clock: bool,
     /// How often the scheduler looks for due jobs when nothing woke it.
     pub scheduler_poll: Duration,
-    /// The most database connections requests share; `None` takes the backend's default
-    /// (`db::default_pool_size`).
-    pub db_pool_size: Option<u32>,
+    /// The most database connections requests share (`db::default_pool_size` unless set).
+    pub db_pool_size: u32,
 }
 
 /// What a single request may cost before it runs.
@@ -47,8 +46,10 @@ impl Default for Limits {
 
 impl Config {
     pub fn new(database_url: Option<String>, listen: SocketAddr) -> Self {
+        let database_url = database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
         Config {
-            database_url: database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string()),
+            db_pool_size: crate::db::default_pool_size(&database_url),
+            database_url,
             listen,
             limits: Limits::default(),
             bootstrap_demo: true,
@@ -56,7 +57,6 @@ impl Config {
             debug_statements: std::env::var("CONFAB_DEBUG_STATEMENTS").is_ok_and(|v| v == "1"),
             test_clock: std::env::var("CONFAB_TEST_CLOCK").is_ok_and(|v| v == "1"),
             scheduler_poll: Duration::from_secs(1),
-            db_pool_size: None,
         }
     }
 }

@@ -24,10 +24,7 @@ use crate::outbox::{Dispatcher, DispatcherHandle, LogAdapter};
 /// Connects, migrates, bootstraps a demo workspace on an empty database, then serves until
 /// SIGINT/SIGTERM; in-flight requests finish before it returns.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let pool = config
-        .db_pool_size
-        .unwrap_or_else(|| db::default_pool_size(&config.database_url));
-    let mut db = db::connect_pool(&config.database_url, pool)
+    let mut db = db::connect_pool(&config.database_url, config.db_pool_size)
         .await
         .with_context(|| {
             format!(

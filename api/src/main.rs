@@ -292,7 +292,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(database_url: Option<String>, args: ServeArgs) -> anyhow::Result<()> {
     let mut config = Config::new(database_url, args.listen);
     config.bootstrap_demo = !args.no_demo;
-    config.db_pool_size = args.db_pool_size;
+    if let Some(n) = args.db_pool_size {
+        config.db_pool_size = n;
+    }
     confab::serve(config).await
 }
 

@@ -220,7 +220,10 @@ async fn a_one_connection_pool_serves_concurrent_writes_and_reads() {
         futures::future::join_all(writes),
         futures::future::join_all(reads)
     );
-    assert_eq!(written.len(), 12);
+    assert!(
+        written.iter().all(|r| r["message"]["id"].is_string()),
+        "every write stored its message"
+    );
     for page in &read {
         // The page and its total are separate statements; writes may land between them.
         let total = page["conversations"]["totalCount"]
