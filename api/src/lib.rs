@@ -7,6 +7,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod ids;
+pub mod ingest;
 pub mod outbox;
 pub mod plugins;
 pub mod realtime;
@@ -173,6 +174,7 @@ pub fn app(
     let state = Arc::new(graphql::State {
         db: db.clone(),
         dispatcher: handle.clone(),
+        ingest: ingest::Ingest::start(db.clone()),
         bus: bus.clone(),
         scheduler,
         plugins,

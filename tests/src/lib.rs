@@ -14,10 +14,14 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// The `confab` binary, built once per test process.
+/// The `confab` binary, built once per test process; `CONFAB_BIN` names a built one instead
+/// (to run the bench against two builds side by side, say).
 pub fn binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("CONFAB_BIN").filter(|b| !b.is_empty()) {
+            return PathBuf::from(bin);
+        }
         let exe = std::env::current_exe().expect("the test binary knows its path");
         // Tests run from target/<profile>/deps/, the bench from target/<profile>/examples/.
         let dir = exe.parent().expect("the executable has a folder");

@@ -506,3 +506,90 @@ async fn flags_and_forwarding_reach_the_teammate() {
         "only the recipient is told"
     );
 }
+
+/// Integrations send in bursts: messages that arrive together are stored together, and each
+/// lands whole, with its counters, its trail and its duplicate flag as if it came alone.
+#[tokio::test]
+async fn a_burst_of_inbound_messages_lands_whole_and_costs_less_than_one_at_a_time() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let first = admin.receive("SMS", "+14155550100", "first", None).await;
+    let known = first["conversation"]["id"].clone();
+    admin
+        .ok(
+            "mutation($id: ID!) { setConversationStatus(input: {conversationId: $id, status: COMPLETED}) { conversation { status } } }",
+            json!({ "id": known }),
+        )
+        .await;
+    let before = server.statements().await;
+    admin.receive("SMS", "+14155550100", "alone", None).await;
+    let one = server.statements().await - before;
+
+    // 20 from the known contact, 15 first messages, one external id sent 5 times.
+    let inputs: Vec<Value> = (0..40)
+        .map(|i| match i % 8 {
+            0..=3 => json!({ "channel": "SMS", "from": "+1 415 555 0100", "body": format!("known {i}") }),
+            4 | 5 | 7 => json!({ "channel": "EMAIL", "from": format!("new{i}@example.com"), "body": "hello" }),
+            _ => json!({ "channel": "EMAIL", "from": "repeat@example.com", "body": "once", "externalId": "ext-1" }),
+        })
+        .collect();
+    let before = server.statements().await;
+    let answers = futures::future::join_all(inputs.iter().map(|input| {
+        let admin = admin.clone();
+        async move {
+            admin
+                .ok(confab_tests::RECEIVE, json!({ "input": input }))
+                .await["receiveMessage"]
+                .clone()
+        }
+    }))
+    .await;
+    let burst = server.statements().await - before;
+    eprintln!("one message: {one} statements; a burst of 40: {burst}");
+    assert!(
+        burst < 40 * one,
+        "a burst of 40 cost {burst} statements, one message {one}"
+    );
+
+    for (input, answer) in inputs.iter().zip(&answers) {
+        assert_eq!(answer["message"]["body"], input["body"]);
+    }
+    let repeats: Vec<&Value> = answers
+        .iter()
+        .filter(|a| a["message"]["externalId"] == "ext-1")
+        .collect();
+    assert_eq!(repeats.len(), 5);
+    assert_eq!(
+        repeats.iter().filter(|a| a["duplicate"] == false).count(),
+        1
+    );
+    assert!(
+        repeats
+            .iter()
+            .all(|a| a["message"]["id"] == repeats[0]["message"]["id"])
+    );
+
+    let data = admin
+        .ok(
+            "query($id: ID!) { contacts { totalCount } conversations { totalCount }
+               conversation(id: $id) { status unreadCount lastMessage { id }
+                 messages(last: 1) { totalCount edges { node { id } } }
+                 reopened: activities(kinds: [CONVERSATION_STATUS_CHANGED]) { totalCount }
+                 received: activities(kinds: [MESSAGE_RECEIVED]) { totalCount } } }",
+            json!({ "id": known }),
+        )
+        .await;
+    assert_eq!(data["contacts"]["totalCount"], 17);
+    assert_eq!(data["conversations"]["totalCount"], 17);
+    let c = &data["conversation"];
+    assert_eq!(c["status"], "OPEN");
+    assert_eq!(c["messages"]["totalCount"], 22);
+    assert_eq!(c["received"]["totalCount"], 22);
+    // Completed by hand, reopened by "alone", then never again: the burst found it open.
+    assert_eq!(c["reopened"]["totalCount"], 2);
+    assert_eq!(c["unreadCount"], 22);
+    assert_eq!(
+        c["lastMessage"]["id"],
+        c["messages"]["edges"][0]["node"]["id"]
+    );
+}

@@ -28,6 +28,14 @@ pub enum Actor {
 }
 
 impl Actor {
+    /// The plugin run this change came from, if any, and how deep in a cascade it is.
+    pub fn cascade(&self) -> (Option<i64>, i64) {
+        match self {
+            Actor::Plugin { id, depth, .. } => (Some(*id), *depth),
+            _ => (None, 0),
+        }
+    }
+
     fn parts(&self) -> (ActorKind, Option<i64>, Option<i64>, String) {
         match self {
             Actor::User { id, label } => (ActorKind::User, Some(*id), None, label.clone()),
@@ -58,19 +66,21 @@ pub async fn record(
     Ok(row)
 }
 
-/// Records many changes by one actor with one insert (a batch of scheduled jobs, say).
+/// Records many changes with one insert (a batch of scheduled jobs, or of inbound messages).
+/// The first change's actor stands for all of them in the plugin cascade, so they must share
+/// its kind of cause: people, contacts and the system start a cascade, a plugin continues one.
 pub async fn record_many(
     db: &impl ConnectionTrait,
-    actor: &Actor,
     changes: Vec<NewActivity<'_>>,
 ) -> DomainResult<Vec<activity::Model>> {
-    if changes.is_empty() {
+    let Some(cause) = changes.first().map(|c| c.actor) else {
         return Ok(Vec::new());
-    }
+    };
+    debug_assert!(changes.iter().all(|c| c.actor.cascade() == cause.cascade()));
     let rows = activity::Entity::insert_many(changes.into_iter().map(row))
         .exec_with_returning(db)
         .await?;
-    crate::domain::plugins::enqueue_runs(db, &rows, actor).await?;
+    crate::domain::plugins::enqueue_runs(db, &rows, cause).await?;
     Ok(rows)
 }
 

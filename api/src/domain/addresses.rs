@@ -5,7 +5,7 @@ use crate::error::{DomainError, DomainResult};
 
 /// The kind of identity a channel address resolves to. SMS and WhatsApp share phone numbers,
 /// so one number is one contact (and one conversation) on both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IdentityKind {
     Phone,
     Email,
@@ -20,7 +20,7 @@ impl IdentityKind {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Address {
     pub kind: IdentityKind,
     pub value: String,

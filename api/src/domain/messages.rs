@@ -1,7 +1,5 @@
-//! Messages: inbound from the channels (finding or creating the contact and its one
-//! conversation), outbound through the outbox, receipts, flags, soft delete, forwarding and
-//! full-text search.
-use chrono::{DateTime, Duration, Utc};
+//! Messages: outbound through the outbox, receipts, flags, soft delete, forwarding and
+//! full-text search. Inbound messages from the channels arrive through `inbound`.
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
@@ -9,47 +7,26 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use entity::{contact, contact_identity, conversation, message, notification, outbox, user};
+use entity::{contact, conversation, message, notification, outbox, user};
 
 use crate::db::begin_write;
 use crate::domain::activities::{self, Actor, NewActivity};
-use crate::domain::addresses::{self, Address, IdentityKind};
 use crate::domain::page::{Cursor, Keyset, Page, Window};
 use crate::domain::scoped;
 use crate::domain::{
-    ActivityKind, Channel, ContactStatus, ConversationStatus, Direction, MessageStatus,
-    NotificationKind, Role, Scope, conversations, now,
+    ActivityKind, Channel, ContactStatus, Direction, MessageStatus, NotificationKind, Role, Scope,
+    conversations, now,
 };
 use crate::error::{DomainError, DomainResult};
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 const MAX_SUBJECT_CHARS: usize = 998;
-/// Concurrent first messages from one address race to create its contact; losers retry and
-/// find the winner's rows. A handful of rounds is plenty: each round has a new winner.
-const CREATE_RETRIES: usize = 5;
-
-pub struct Inbound {
-    pub channel: Channel,
-    pub from: String,
-    pub body: String,
-    pub subject: Option<String>,
-    pub external_id: Option<String>,
-    pub contact_name: Option<String>,
-    pub received_at: Option<DateTime<Utc>>,
-}
-
-pub struct Received {
-    pub message: message::Model,
-    pub conversation: conversation::Model,
-    pub contact: contact::Model,
-    pub duplicate: bool,
-}
 
 pub fn scoped(scope: &Scope) -> Select<message::Entity> {
     message::Entity::find().filter(message::Column::WorkspaceId.eq(scope.workspace_id))
 }
 
-fn check_text(body: &str, subject: Option<&str>) -> DomainResult<()> {
+pub(crate) fn check_text(body: &str, subject: Option<&str>) -> DomainResult<()> {
     if body.len() > MAX_BODY_BYTES {
         return Err(DomainError::invalid(
             "body",
@@ -65,303 +42,6 @@ fn check_text(body: &str, subject: Option<&str>) -> DomainResult<()> {
     Ok(())
 }
 
-pub async fn receive(
-    db: &DatabaseConnection,
-    scope: &Scope,
-    input: Inbound,
-) -> DomainResult<Received> {
-    scope.require_role(&[Role::Admin, Role::Integration], "receive messages")?;
-    let address = addresses::normalize(input.channel, &input.from, "from")?;
-    check_text(&input.body, input.subject.as_deref())?;
-    if input.body.trim().is_empty() && input.subject.as_deref().is_none_or(|s| s.trim().is_empty())
-    {
-        return Err(DomainError::invalid(
-            "body",
-            "an inbound message needs a body or a subject",
-        ));
-    }
-    let external_id = input
-        .external_id
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    if external_id.is_some_and(|e| e.len() > 255) {
-        return Err(DomainError::invalid("externalId", "at most 255 characters"));
-    }
-    let at = now();
-    let received_at = match input.received_at {
-        Some(t) if t > at + Duration::minutes(5) => {
-            return Err(DomainError::invalid(
-                "receivedAt",
-                "must not be in the future",
-            ));
-        }
-        Some(t) => crate::domain::truncate(t),
-        None => at,
-    };
-    let mut last_error = None;
-    for _ in 0..CREATE_RETRIES {
-        let txn = begin_write(db).await?;
-        match receive_once(&txn, scope, &input, &address, external_id, received_at).await {
-            Ok(received) => {
-                txn.commit().await?;
-                return Ok(received);
-            }
-            Err(e) if e.is_unique_violation() => {
-                txn.rollback().await?;
-                last_error = Some(e);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last_error.unwrap_or_else(|| DomainError::Internal("receive retries exhausted".into())))
-}
-
-async fn receive_once(
-    txn: &DatabaseTransaction,
-    scope: &Scope,
-    input: &Inbound,
-    address: &Address,
-    external_id: Option<&str>,
-    received_at: DateTime<Utc>,
-) -> DomainResult<Received> {
-    if let Some(ext) = external_id {
-        let first = scoped(scope)
-            .filter(message::Column::Channel.eq(input.channel.as_str()))
-            .filter(message::Column::ExternalId.eq(ext))
-            .one(txn)
-            .await?;
-        if let Some(message) = first {
-            let conversation = conversation::Entity::find_by_id(message.conversation_id)
-                .one(txn)
-                .await?;
-            let conversation =
-                conversation.ok_or(DomainError::Internal("message without conversation".into()))?;
-            let contact = contact::Entity::find_by_id(conversation.contact_id)
-                .one(txn)
-                .await?;
-            let contact =
-                contact.ok_or(DomainError::Internal("conversation without contact".into()))?;
-            return Ok(Received {
-                message,
-                conversation,
-                contact,
-                duplicate: true,
-            });
-        }
-    }
-    let (contact, conversation) =
-        find_or_create_contact(txn, scope, input, address, received_at).await?;
-    let message = message::ActiveModel {
-        workspace_id: Set(scope.workspace_id),
-        conversation_id: Set(conversation.id),
-        channel: Set(input.channel.as_str().into()),
-        direction: Set(Direction::Inbound.as_str().into()),
-        status: Set(MessageStatus::Received.as_str().into()),
-        subject: Set(input.subject.clone()),
-        body: Set(input.body.clone()),
-        external_id: Set(external_id.map(str::to_string)),
-        important: Set(false),
-        spam: Set(false),
-        created_at: Set(received_at),
-        ..Default::default()
-    }
-    .insert(txn)
-    .await
-    .map_err(DomainError::from)?;
-
-    let reopened = conversation.status == ConversationStatus::Completed.as_str();
-    let updated_at = now();
-    let newest = conversation
-        .last_message_at
-        .is_none_or(|t| received_at >= t);
-    let mut update = conversation::Entity::update_many()
-        .col_expr(
-            conversation::Column::UnreadCount,
-            Expr::col(conversation::Column::UnreadCount).add(1),
-        )
-        .col_expr(
-            conversation::Column::Status,
-            Expr::value(ConversationStatus::Open.as_str()),
-        )
-        .col_expr(conversation::Column::UpdatedAt, Expr::value(updated_at));
-    if newest {
-        update = update
-            .col_expr(
-                conversation::Column::LastMessageAt,
-                Expr::value(received_at),
-            )
-            .col_expr(conversation::Column::LastMessageId, Expr::value(message.id));
-    }
-    update
-        .filter(conversation::Column::Id.eq(conversation.id))
-        .exec(txn)
-        .await?;
-    // The row is locked (or, on SQLite, the database is): what was read plus what was set
-    // is what is stored now.
-    let mut conversation = conversation;
-    conversation.unread_count += 1;
-    conversation.status = ConversationStatus::Open.as_str().into();
-    conversation.updated_at = updated_at;
-    if newest {
-        conversation.last_message_at = Some(received_at);
-        conversation.last_message_id = Some(message.id);
-    }
-
-    let mut c = contact.clone().into_active_model();
-    c.inbound_count = Set(contact.inbound_count + 1);
-    c.last_inbound_at = Set(Some(
-        contact
-            .last_inbound_at
-            .map_or(received_at, |t| Ord::max(t, received_at)),
-    ));
-    c.last_activity_at = Set(Some(
-        contact
-            .last_activity_at
-            .map_or(received_at, |t| Ord::max(t, received_at)),
-    ));
-    if contact.name.is_none() {
-        c.name = Set(clean_name(input.contact_name.as_deref()));
-    }
-    if input.channel == Channel::Whatsapp && contact.whatsapp.is_none() {
-        c.whatsapp = Set(Some(addresses::whatsapp_id(&address.value)));
-    }
-    c.updated_at = Set(now());
-    let contact = c.update(txn).await?;
-
-    let actor = Actor::Contact {
-        label: contact_label(&contact),
-    };
-    if reopened {
-        activities::record(
-            txn,
-            NewActivity {
-                workspace_id: scope.workspace_id,
-                conversation_id: Some(conversation.id),
-                kind: ActivityKind::ConversationStatusChanged,
-                actor: &actor,
-                summary: "Reopened by a new message".into(),
-                data: json!({ "status": { "old": "COMPLETED", "new": "OPEN" }, "messageId": message.id }),
-            },
-        )
-        .await?;
-    }
-    activities::record(
-        txn,
-        NewActivity {
-            workspace_id: scope.workspace_id,
-            conversation_id: Some(conversation.id),
-            kind: ActivityKind::MessageReceived,
-            actor: &actor,
-            summary: format!("{} message received", channel_label(input.channel)),
-            data: json!({ "messageId": message.id, "channel": input.channel.as_str() }),
-        },
-    )
-    .await?;
-    Ok(Received {
-        message,
-        conversation,
-        contact,
-        duplicate: false,
-    })
-}
-
-/// Finds the contact that owns `address`, or creates it with its conversation. A racing
-/// creator makes the identity insert fail with a unique violation; the caller retries.
-async fn find_or_create_contact(
-    txn: &DatabaseTransaction,
-    scope: &Scope,
-    input: &Inbound,
-    address: &Address,
-    at: DateTime<Utc>,
-) -> DomainResult<(contact::Model, conversation::Model)> {
-    // The contact behind the address, locked, in one statement.
-    let owner = sea_orm::sea_query::Query::select()
-        .column(contact_identity::Column::ContactId)
-        .from(contact_identity::Entity)
-        .and_where(contact_identity::Column::WorkspaceId.eq(scope.workspace_id))
-        .and_where(contact_identity::Column::Kind.eq(address.kind.as_str()))
-        .and_where(contact_identity::Column::Value.eq(&address.value))
-        .to_owned();
-    let known = contact::Entity::find()
-        .filter(contact::Column::Id.in_subquery(owner))
-        .lock_exclusive()
-        .one(txn)
-        .await?;
-    if let Some(contact) = known {
-        let conversation = conversation::Entity::find()
-            .filter(conversation::Column::ContactId.eq(contact.id))
-            .lock_exclusive()
-            .one(txn)
-            .await?;
-        let conversation = match conversation {
-            Some(c) => c,
-            None => create_conversation(txn, scope.workspace_id, contact.id, at).await?,
-        };
-        return Ok((contact, conversation));
-    }
-    let (email, phone) = match address.kind {
-        IdentityKind::Email => (Some(address.value.clone()), None),
-        IdentityKind::Phone => (None, Some(address.value.clone())),
-    };
-    let contact = contact::ActiveModel {
-        workspace_id: Set(scope.workspace_id),
-        name: Set(clean_name(input.contact_name.as_deref())),
-        email: Set(email),
-        whatsapp: Set(
-            (input.channel == Channel::Whatsapp).then(|| addresses::whatsapp_id(&address.value))
-        ),
-        phone: Set(phone),
-        status: Set(ContactStatus::Active.as_str().into()),
-        inbound_count: Set(0),
-        outbound_count: Set(0),
-        created_at: Set(at),
-        updated_at: Set(at),
-        ..Default::default()
-    }
-    .insert(txn)
-    .await?;
-    contact_identity::ActiveModel {
-        workspace_id: Set(scope.workspace_id),
-        contact_id: Set(contact.id),
-        kind: Set(address.kind.as_str().into()),
-        value: Set(address.value.clone()),
-        created_at: Set(at),
-        ..Default::default()
-    }
-    .insert(txn)
-    .await?;
-    let conversation = create_conversation(txn, scope.workspace_id, contact.id, at).await?;
-    Ok((contact, conversation))
-}
-
-async fn create_conversation(
-    txn: &DatabaseTransaction,
-    workspace_id: i64,
-    contact_id: i64,
-    at: DateTime<Utc>,
-) -> DomainResult<conversation::Model> {
-    Ok(conversation::ActiveModel {
-        workspace_id: Set(workspace_id),
-        contact_id: Set(contact_id),
-        status: Set(ConversationStatus::Open.as_str().into()),
-        starred: Set(false),
-        unread_count: Set(0),
-        last_message_at: Set(Some(at)),
-        created_at: Set(at),
-        updated_at: Set(at),
-        ..Default::default()
-    }
-    .insert(txn)
-    .await?)
-}
-
-fn clean_name(name: Option<&str>) -> Option<String> {
-    name.map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(|n| n.chars().take(200).collect())
-}
-
 pub fn contact_label(c: &contact::Model) -> String {
     c.name
         .clone()
@@ -370,7 +50,7 @@ pub fn contact_label(c: &contact::Model) -> String {
         .unwrap_or_else(|| "Contact".into())
 }
 
-fn channel_label(c: Channel) -> &'static str {
+pub(crate) fn channel_label(c: Channel) -> &'static str {
     match c {
         Channel::Whatsapp => "WhatsApp",
         Channel::Email => "Email",

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod contacts;
 pub mod conversations;
 pub mod custom_fields;
+pub mod inbound;
 pub mod kinds;
 pub mod messages;
 pub mod notes;

@@ -261,10 +261,7 @@ pub async fn enqueue_runs(
     rows: &[activity::Model],
     actor: &Actor,
 ) -> DomainResult<()> {
-    let (source, depth) = match actor {
-        Actor::Plugin { id, depth, .. } => (Some(*id), *depth),
-        _ => (None, 0),
-    };
+    let (source, depth) = actor.cascade();
     // Plugins follow conversations: workspace-level entries (settings, plugin admin) wake none.
     let rows: Vec<&activity::Model> = rows
         .iter()
@@ -287,6 +284,8 @@ pub async fn enqueue_runs(
         .into_tuple()
         .all(db)
         .await?;
+    let due_at = now();
+    let mut runs = Vec::new();
     for (workspace_id, plugin_id, events) in listening {
         if Some(plugin_id) == source {
             continue;
@@ -295,21 +294,18 @@ pub async fn enqueue_runs(
             let wants = events
                 .as_array()
                 .is_some_and(|e| e.iter().any(|k| k.as_str() == Some(row.kind.as_str())));
-            if !wants {
-                continue;
+            if wants {
+                runs.push(jobs::Occurrence {
+                    workspace_id: row.workspace_id,
+                    kind: EVENT_RUN,
+                    key: format!("{}{}", run_prefix(plugin_id), row.id),
+                    due_at,
+                    payload: json!({ "pluginId": plugin_id, "activityId": row.id, "depth": depth + 1 }),
+                });
             }
-            jobs::schedule(
-                db,
-                row.workspace_id,
-                EVENT_RUN,
-                &format!("{}{}", run_prefix(plugin_id), row.id),
-                now(),
-                json!({ "pluginId": plugin_id, "activityId": row.id, "depth": depth + 1 }),
-            )
-            .await?;
         }
     }
-    Ok(())
+    jobs::schedule_many(db, runs).await
 }
 
 /// Puts each of the plugin's cron schedules' next firing on the schedule (in the workspace's

@@ -23,6 +23,7 @@ pub type ConfabSchema = Schema<query::Query, mutation::Mutation, subscription::S
 pub struct State {
     pub db: DatabaseConnection,
     pub dispatcher: DispatcherHandle,
+    pub ingest: crate::ingest::Ingest,
     pub bus: crate::realtime::Bus,
     pub scheduler: crate::scheduler::SchedulerHandle,
     pub plugins: Arc<crate::plugins::PluginHost>,

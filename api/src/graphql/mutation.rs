@@ -9,7 +9,8 @@ use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject, Upload
 
 use super::types::*;
 use super::{ctx_db, ctx_scope, ctx_state};
-use crate::domain::messages::{self, Inbound, MessageRef, Outbound};
+use crate::domain::inbound::Inbound;
+use crate::domain::messages::{self, MessageRef, Outbound};
 use crate::domain::{
     Channel, ContactStatus, ConversationStatus, CustomFieldType, MessageStatus, OpportunityStatus,
     TaskStatus, conversations,
@@ -364,20 +365,21 @@ impl Mutation {
         input: ReceiveMessageInput,
     ) -> Res<ReceiveMessagePayload> {
         let scope = ctx_scope(ctx)?;
-        let r = messages::receive(
-            ctx_db(ctx)?,
-            scope,
-            Inbound {
-                channel: input.channel,
-                from: input.from,
-                body: input.body,
-                subject: input.subject,
-                external_id: input.external_id,
-                contact_name: input.contact_name,
-                received_at: input.received_at,
-            },
-        )
-        .await?;
+        let r = super::ctx_state(ctx)?
+            .ingest
+            .receive(
+                scope,
+                Inbound {
+                    channel: input.channel,
+                    from: input.from,
+                    body: input.body,
+                    subject: input.subject,
+                    external_id: input.external_id,
+                    contact_name: input.contact_name,
+                    received_at: input.received_at,
+                },
+            )
+            .await?;
         Ok(ReceiveMessagePayload {
             message: Message(r.message),
             conversation: Conversation(r.conversation),

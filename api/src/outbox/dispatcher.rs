@@ -278,7 +278,8 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::domain::messages::{self, Inbound, Outbound};
+    use crate::domain::inbound::{self, Inbound};
+    use crate::domain::messages::{self, Outbound};
 
     #[test]
     fn backoff_grows_and_is_capped() {
@@ -322,7 +323,7 @@ mod tests {
             contact_name: None,
             received_at: None,
         };
-        let received = messages::receive(&t.db, &t.admin, inbound)
+        let received = inbound::receive(&t.db, &t.admin, inbound)
             .await
             .expect("receive");
         let out = Outbound {

@@ -114,7 +114,7 @@ pub async fn task_alerts(txn: &DatabaseTransaction, jobs: &[&job::Model]) -> Dom
         });
     }
     notifications::notify_many(txn, notes).await?;
-    activities::record_many(txn, &Actor::System, trail).await?;
+    activities::record_many(txn, trail).await?;
     Ok(())
 }
 

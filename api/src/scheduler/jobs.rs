@@ -12,6 +12,15 @@ use crate::error::DomainResult;
 
 pub const MAX_ATTEMPTS: i32 = 5;
 
+/// One occurrence to schedule.
+pub struct Occurrence<'a> {
+    pub workspace_id: i64,
+    pub kind: &'a str,
+    pub key: String,
+    pub due_at: DateTime<Utc>,
+    pub payload: Value,
+}
+
 /// Schedules one occurrence. A key already pending stays as it is; a cancelled one is revived.
 pub async fn schedule(
     db: &impl ConnectionTrait,
@@ -21,18 +30,40 @@ pub async fn schedule(
     due_at: DateTime<Utc>,
     payload: Value,
 ) -> DomainResult<()> {
-    let row = job::ActiveModel {
-        workspace_id: Set(workspace_id),
-        kind: Set(kind.to_string()),
-        unique_key: Set(key.to_string()),
-        payload: Set(payload),
+    schedule_many(
+        db,
+        vec![Occurrence {
+            workspace_id,
+            kind,
+            key: key.to_string(),
+            due_at,
+            payload,
+        }],
+    )
+    .await
+}
+
+/// Schedules occurrences with distinct keys in one statement, each as `schedule` would.
+pub async fn schedule_many(
+    db: &impl ConnectionTrait,
+    all: Vec<Occurrence<'_>>,
+) -> DomainResult<()> {
+    if all.is_empty() {
+        return Ok(());
+    }
+    let created_at = now();
+    let rows = all.into_iter().map(|o| job::ActiveModel {
+        workspace_id: Set(o.workspace_id),
+        kind: Set(o.kind.to_string()),
+        unique_key: Set(o.key),
+        payload: Set(o.payload),
         status: Set(JobStatus::Pending.as_str().into()),
-        due_at: Set(due_at),
+        due_at: Set(o.due_at),
         attempts: Set(0),
         max_attempts: Set(MAX_ATTEMPTS),
-        created_at: Set(now()),
+        created_at: Set(created_at),
         ..Default::default()
-    };
+    });
     let on_conflict = OnConflict::column(job::Column::UniqueKey)
         .update_columns([
             job::Column::Status,
@@ -49,8 +80,8 @@ pub async fn schedule(
             Expr::col((job::Entity, job::Column::Status)).eq(JobStatus::Cancelled.as_str()),
         )
         .to_owned();
-    // Zero rows when the key is already pending or done: that is the point.
-    job::Entity::insert(row)
+    // Zero rows for a key already pending or done: that is the point.
+    job::Entity::insert_many(rows)
         .on_conflict(on_conflict)
         .exec_without_returning(db)
         .await?;
