@@ -7,11 +7,9 @@
 //! arrives alone is a batch of one and waits for nobody. When a batch fails (a racing first
 //! message from the same address, say), each of its messages is stored on its own, so one
 //! message's trouble is its own and nothing is lost.
-use std::sync::Arc;
-
 use futures::FutureExt;
-use sea_orm::{DatabaseConnection, DbBackend};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use sea_orm::DatabaseConnection;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::Scope;
 use crate::domain::inbound::{self, Checked, Inbound, Received};
@@ -34,18 +32,13 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// Starts the writers: two on PostgreSQL, so one batch gathers while the other commits;
-    /// one on SQLite, which has one writer anyway.
+    /// Starts the writer. One: on SQLite there is one writer anyway, and on PostgreSQL one
+    /// writer with the batches it gathers stored more messages per second than two or more
+    /// writing side by side (2,646-2,900 against 2,339/s with two and 2,155-2,160/s with four,
+    /// on 2 cores; see docs/benchmarks.md).
     pub fn start(db: DatabaseConnection) -> Ingest {
-        let writers = match db.get_database_backend() {
-            DbBackend::Sqlite => 1,
-            _ => 2,
-        };
         let (queue, jobs) = mpsc::channel(QUEUE);
-        let jobs = Arc::new(Mutex::new(jobs));
-        for _ in 0..writers {
-            tokio::spawn(writer(db.clone(), jobs.clone()));
-        }
+        tokio::spawn(writer(db, jobs));
         Ingest { queue }
     }
 
@@ -63,10 +56,10 @@ impl Ingest {
     }
 }
 
-async fn writer(db: DatabaseConnection, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
+async fn writer(db: DatabaseConnection, mut jobs: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
-        if jobs.lock().await.recv_many(&mut batch, MAX_BATCH).await == 0 {
+        if jobs.recv_many(&mut batch, MAX_BATCH).await == 0 {
             return; // every sender is gone: the server is stopping
         }
         let (messages, replies): (Vec<Checked>, Vec<_>) =

@@ -58,7 +58,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let c = counter.clone();
         db.set_metric_callback(move |info| {
             c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::debug!(target: "confab::statements", sql = %info.statement.sql, "statement");
+            tracing::debug!(target: "confab::statements", micros = info.elapsed.as_micros() as u64, sql = %info.statement.sql, "statement");
         });
         tracing::warn!("counting SQL statements on /debug/statements (CONFAB_DEBUG_STATEMENTS)");
         counter

@@ -559,11 +559,28 @@ impl Arrival {
     }
 }
 
-/// `CASE WHEN id = .. THEN .. ELSE <otherwise> END`: a value per row in one UPDATE.
+/// `CASE WHEN id = .. THEN .. ELSE <column> END`: a value per row in one UPDATE.
 fn per_row<C: ColumnTrait + Copy, V: Into<Value>>(
     id: C,
-    otherwise: Expr,
+    column: C,
     values: impl IntoIterator<Item = (i64, V)>,
+) -> Option<Expr> {
+    case_by_id(id, values, Expr::col(column))
+}
+
+/// `<column> + CASE WHEN id = .. THEN .. ELSE 0 END`: an amount added per row.
+fn added_per_row<C: ColumnTrait + Copy>(
+    id: C,
+    column: C,
+    amounts: impl IntoIterator<Item = (i64, i32)>,
+) -> Option<Expr> {
+    case_by_id(id, amounts, Expr::value(0)).map(|added| Expr::col(column).add(added))
+}
+
+fn case_by_id<C: ColumnTrait + Copy, V: Into<Value>>(
+    id: C,
+    values: impl IntoIterator<Item = (i64, V)>,
+    otherwise: Expr,
 ) -> Option<Expr> {
     let mut values = values.into_iter();
     let (first, value) = values.next()?;
@@ -581,44 +598,40 @@ async fn update_conversations(
     arrivals: &HashMap<i64, Arrival>,
 ) -> DomainResult<()> {
     use conversation::Column as C;
-    let rows: Vec<&Arrival> = arrivals.values().collect();
-    let Some(updated_at) = rows.iter().map(|a| a.conversation.updated_at).max() else {
+    let rows: Vec<&conversation::Model> = arrivals.values().map(|a| &a.conversation).collect();
+    let Some(updated_at) = rows.iter().map(|c| c.updated_at).max() else {
         return Ok(());
     };
-    let added = per_row(
-        C::Id,
-        Expr::value(0),
-        rows.iter().map(|a| {
-            (
-                a.conversation.id,
-                a.conversation.unread_count - a.unread_before,
-            )
-        }),
-    );
-    let mut update = conversation::Entity::update_many()
+    let update = conversation::Entity::update_many()
         .col_expr(C::Status, Expr::value(ConversationStatus::Open.as_str()))
         .col_expr(C::UpdatedAt, Expr::value(updated_at));
-    if let Some(added) = added {
-        update = update.col_expr(C::UnreadCount, Expr::col(C::UnreadCount).add(added));
-    }
-    if let Some(at) = per_row(
-        C::Id,
-        Expr::col(C::LastMessageAt),
-        rows.iter()
-            .map(|a| (a.conversation.id, a.conversation.last_message_at)),
-    ) {
-        update = update.col_expr(C::LastMessageAt, at);
-    }
-    if let Some(id) = per_row(
-        C::Id,
-        Expr::col(C::LastMessageId),
-        rows.iter()
-            .map(|a| (a.conversation.id, a.conversation.last_message_id)),
-    ) {
-        update = update.col_expr(C::LastMessageId, id);
-    }
-    update
-        .filter(C::Id.is_in(rows.iter().map(|a| a.conversation.id)))
+    let unread = arrivals.values().map(|a| {
+        (
+            a.conversation.id,
+            a.conversation.unread_count - a.unread_before,
+        )
+    });
+    let columns = [
+        (C::UnreadCount, added_per_row(C::Id, C::UnreadCount, unread)),
+        (
+            C::LastMessageAt,
+            per_row(
+                C::Id,
+                C::LastMessageAt,
+                rows.iter().map(|c| (c.id, c.last_message_at)),
+            ),
+        ),
+        (
+            C::LastMessageId,
+            per_row(
+                C::Id,
+                C::LastMessageId,
+                rows.iter().map(|c| (c.id, c.last_message_id)),
+            ),
+        ),
+    ];
+    set_columns(update, columns)
+        .filter(C::Id.is_in(rows.iter().map(|c| c.id)))
         .exec(txn)
         .await?;
     Ok(())
@@ -630,38 +643,33 @@ async fn update_contacts(
     arrivals: &HashMap<i64, Arrival>,
 ) -> DomainResult<()> {
     use contact::Column as C;
-    let rows: Vec<&Arrival> = arrivals.values().collect();
-    let Some(updated_at) = rows.iter().map(|a| a.contact.updated_at).max() else {
+    let rows: Vec<&contact::Model> = arrivals.values().map(|a| &a.contact).collect();
+    let Some(updated_at) = rows.iter().map(|c| c.updated_at).max() else {
         return Ok(());
     };
-    let mut update = contact::Entity::update_many().col_expr(C::UpdatedAt, Expr::value(updated_at));
+    let update = contact::Entity::update_many().col_expr(C::UpdatedAt, Expr::value(updated_at));
+    let inbound = arrivals
+        .values()
+        .map(|a| (a.contact.id, a.contact.inbound_count - a.inbound_before));
     let columns = [
         (
             C::InboundCount,
-            per_row(
-                C::Id,
-                Expr::value(0),
-                rows.iter()
-                    .map(|a| (a.contact.id, a.contact.inbound_count - a.inbound_before)),
-            )
-            .map(|added| Expr::col(C::InboundCount).add(added)),
+            added_per_row(C::Id, C::InboundCount, inbound),
         ),
         (
             C::LastInboundAt,
             per_row(
                 C::Id,
-                Expr::col(C::LastInboundAt),
-                rows.iter()
-                    .map(|a| (a.contact.id, a.contact.last_inbound_at)),
+                C::LastInboundAt,
+                rows.iter().map(|c| (c.id, c.last_inbound_at)),
             ),
         ),
         (
             C::LastActivityAt,
             per_row(
                 C::Id,
-                Expr::col(C::LastActivityAt),
-                rows.iter()
-                    .map(|a| (a.contact.id, a.contact.last_activity_at)),
+                C::LastActivityAt,
+                rows.iter().map(|c| (c.id, c.last_activity_at)),
             ),
         ),
         // Names and WhatsApp ids only fill in where there were none.
@@ -669,31 +677,38 @@ async fn update_contacts(
             C::Name,
             per_row(
                 C::Id,
-                Expr::col(C::Name),
-                rows.iter()
-                    .filter_map(|a| Some((a.contact.id, a.contact.name.clone()?))),
+                C::Name,
+                rows.iter().filter_map(|c| Some((c.id, c.name.clone()?))),
             ),
         ),
         (
             C::Whatsapp,
             per_row(
                 C::Id,
-                Expr::col(C::Whatsapp),
+                C::Whatsapp,
                 rows.iter()
-                    .filter_map(|a| Some((a.contact.id, a.contact.whatsapp.clone()?))),
+                    .filter_map(|c| Some((c.id, c.whatsapp.clone()?))),
             ),
         ),
     ];
-    for (column, value) in columns {
+    set_columns(update, columns)
+        .filter(C::Id.is_in(rows.iter().map(|c| c.id)))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Adds each column that has a value to the UPDATE.
+fn set_columns<E: EntityTrait>(
+    mut update: sea_orm::UpdateMany<E>,
+    columns: impl IntoIterator<Item = (E::Column, Option<Expr>)>,
+) -> sea_orm::UpdateMany<E> {
+    for (column, value) in columns.into_iter() {
         if let Some(value) = value {
             update = update.col_expr(column, value);
         }
     }
     update
-        .filter(C::Id.is_in(rows.iter().map(|a| a.contact.id)))
-        .exec(txn)
-        .await?;
-    Ok(())
 }
 
 fn message_row(m: &Checked, conversation_id: i64) -> message::ActiveModel {
