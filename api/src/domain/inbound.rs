@@ -433,8 +433,17 @@ async fn stored_duplicates<'a>(
     }
     externals.sort_unstable();
     externals.dedup();
+    // The channels too, so the lookup walks the (workspace, channel, external id) index.
+    let mut channels: Vec<&str> = members
+        .iter()
+        .filter(|&&i| batch[i].external_id.is_some())
+        .map(|&i| batch[i].channel.as_str())
+        .collect();
+    channels.sort_unstable();
+    channels.dedup();
     let stored = message::Entity::find()
         .filter(message::Column::WorkspaceId.eq(ws))
+        .filter(message::Column::Channel.is_in(channels))
         .filter(message::Column::ExternalId.is_in(externals))
         .all(txn)
         .await?;
