@@ -48,29 +48,76 @@ impl LoadedActivity {
         db: &DatabaseConnection,
         activity: activity::Model,
     ) -> Result<Self, sea_orm::DbErr> {
-        use crate::domain::scoped;
-        let ws = activity.workspace_id;
-        let id = |key: &str| activity.data.get(key).and_then(serde_json::Value::as_i64);
-        async fn opt<E: scoped::Scoped>(
+        let mut one = Self::load_many(db, vec![activity]).await?;
+        one.pop()
+            .ok_or_else(|| sea_orm::DbErr::Custom("an activity went unloaded".into()))
+    }
+
+    /// Loads what many activities refer to with one statement per kind of row (and
+    /// workspace), in the order given.
+    pub async fn load_many(
+        db: &DatabaseConnection,
+        activities: Vec<activity::Model>,
+    ) -> Result<Vec<Self>, sea_orm::DbErr> {
+        use crate::domain::scoped::{self, Scoped};
+        use sea_orm::{ColumnTrait, QueryFilter};
+        use std::collections::{BTreeMap, HashMap};
+
+        /// The rows of `E` that `id` names, by (workspace, id).
+        async fn rows<E: Scoped>(
             db: &DatabaseConnection,
-            ws: i64,
-            id: Option<i64>,
-        ) -> Result<Option<E::Model>, sea_orm::DbErr> {
-            match id {
-                Some(id) => scoped::find::<E>(db, ws, id).await,
-                None => Ok(None),
+            activities: &[activity::Model],
+            id: impl Fn(&activity::Model) -> Option<i64>,
+        ) -> Result<HashMap<(i64, i64), E::Model>, sea_orm::DbErr> {
+            let mut wanted: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+            for a in activities {
+                if let Some(i) = id(a) {
+                    wanted.entry(a.workspace_id).or_default().push(i);
+                }
             }
+            let mut found = HashMap::new();
+            for (ws, ids) in wanted {
+                for row in scoped::rows::<E>(ws)
+                    .filter(E::id_column().is_in(ids))
+                    .all(db)
+                    .await?
+                {
+                    found.insert((ws, E::id_of(&row)), row);
+                }
+            }
+            Ok(found)
         }
-        Ok(LoadedActivity {
-            conversation: opt::<entity::conversation::Entity>(db, ws, activity.conversation_id)
-                .await?,
-            message: opt::<entity::message::Entity>(db, ws, id("messageId")).await?,
-            note: opt::<entity::note::Entity>(db, ws, id("noteId")).await?,
-            task: opt::<entity::task::Entity>(db, ws, id("taskId")).await?,
-            appointment: opt::<entity::appointment::Entity>(db, ws, id("appointmentId")).await?,
-            opportunity: opt::<entity::opportunity::Entity>(db, ws, id("opportunityId")).await?,
-            activity,
-        })
+        let field = |key: &'static str| {
+            move |a: &activity::Model| a.data.get(key).and_then(serde_json::Value::as_i64)
+        };
+        let conversations =
+            rows::<entity::conversation::Entity>(db, &activities, |a| a.conversation_id).await?;
+        let messages = rows::<entity::message::Entity>(db, &activities, field("messageId")).await?;
+        let notes = rows::<entity::note::Entity>(db, &activities, field("noteId")).await?;
+        let tasks = rows::<entity::task::Entity>(db, &activities, field("taskId")).await?;
+        let appointments =
+            rows::<entity::appointment::Entity>(db, &activities, field("appointmentId")).await?;
+        let opportunities =
+            rows::<entity::opportunity::Entity>(db, &activities, field("opportunityId")).await?;
+        Ok(activities
+            .into_iter()
+            .map(|a| {
+                let ws = a.workspace_id;
+                let pick = |id: Option<i64>| id.map(|id| (ws, id));
+                LoadedActivity {
+                    conversation: pick(a.conversation_id)
+                        .and_then(|k| conversations.get(&k).cloned()),
+                    message: pick(field("messageId")(&a)).and_then(|k| messages.get(&k).cloned()),
+                    note: pick(field("noteId")(&a)).and_then(|k| notes.get(&k).cloned()),
+                    task: pick(field("taskId")(&a)).and_then(|k| tasks.get(&k).cloned()),
+                    appointment: pick(field("appointmentId")(&a))
+                        .and_then(|k| appointments.get(&k).cloned()),
+                    opportunity: pick(field("opportunityId")(&a))
+                        .and_then(|k| opportunities.get(&k).cloned()),
+                    activity: a,
+                }
+            })
+            .collect())
     }
 }
 

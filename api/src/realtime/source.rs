@@ -155,15 +155,18 @@ async fn tail(bus: Bus, db: DatabaseConnection, mut shutdown: watch::Receiver<bo
                     bus.changed();
                 }
                 let listened = bus.listened();
-                for row in a {
+                if let Some(row) = a.last() {
                     last_activity = row.id;
-                    if !listened {
-                        continue;
-                    }
-                    match LoadedActivity::load(&db, row).await {
-                        Ok(loaded) => bus.publish(Event::Activity(Arc::new(loaded))),
+                }
+                if listened && !a.is_empty() {
+                    match LoadedActivity::load_many(&db, a).await {
+                        Ok(loaded) => {
+                            for l in loaded {
+                                bus.publish(Event::Activity(Arc::new(l)));
+                            }
+                        }
                         Err(e) => {
-                            tracing::warn!(error = %e, "event tailer: cannot load an event's rows")
+                            tracing::warn!(error = %e, "event tailer: cannot load events' rows")
                         }
                     }
                 }
