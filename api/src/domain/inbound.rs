@@ -375,24 +375,26 @@ async fn store_batch(
     }
     update_conversations(txn, &arrivals).await?;
     update_contacts(txn, &arrivals).await?;
-    let changes: Vec<(i64, Actor, ActivityKind, String, serde_json::Value)> = trail
-        .into_iter()
-        .map(|(conversation_id, t)| (conversation_id, t.actor, t.kind, t.summary, t.data))
-        .collect();
     activities::record_many(
         txn,
-        changes
-            .iter()
-            .map(
-                |(conversation_id, actor, kind, summary, data)| NewActivity {
+        trail
+            .iter_mut()
+            .map(|(conversation_id, t)| {
+                let Trail {
+                    actor,
+                    kind,
+                    summary,
+                    data,
+                } = t;
+                NewActivity {
                     workspace_id: ws,
                     conversation_id: Some(*conversation_id),
                     kind: *kind,
-                    actor,
-                    summary: summary.clone(),
-                    data: data.clone(),
-                },
-            )
+                    actor: &*actor,
+                    summary: std::mem::take(summary),
+                    data: data.take(),
+                }
+            })
             .collect(),
     )
     .await?;
