@@ -15,6 +15,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::DomainError;
+use crate::graphql::documents::Documents;
 use crate::graphql::loaders::{Batches, Loaders};
 use crate::graphql::{ConfabSchema, State as GqlState};
 
@@ -26,6 +27,8 @@ pub struct AppState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// The largest JSON request body; multipart uploads may be as large as a plugin.
     pub max_body_bytes: usize,
+    /// Parsed documents, reused by requests that send the same text.
+    pub documents: Arc<Documents>,
 }
 
 /// Room for a plugin upload and the multipart request around it.
@@ -302,6 +305,7 @@ async fn execute(
             );
         }
     }
+    app.documents.attach(&mut request);
     let writes = is_mutation(&mut request);
     let exposed = crate::error::Exposed(app.schema.clone());
     let response = batches

@@ -22,6 +22,9 @@ use sea_orm::DatabaseConnection;
 use crate::config::Config;
 use crate::outbox::{Dispatcher, DispatcherHandle, LogAdapter};
 
+/// Parsed GraphQL documents kept for reuse: room for every query a few kinds of client send.
+const DOCUMENTS_KEPT: std::num::NonZeroUsize = std::num::NonZeroUsize::new(256).unwrap();
+
 /// Connects, migrates, bootstraps a demo workspace on an empty database, then serves until
 /// SIGINT/SIGTERM; in-flight requests finish before it returns.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -187,6 +190,7 @@ pub fn app(
             state,
             shutdown,
             max_body_bytes: config.limits.max_body_bytes,
+            documents: Arc::new(graphql::documents::Documents::new(DOCUMENTS_KEPT)),
         },
         config.limits.max_body_bytes,
     );

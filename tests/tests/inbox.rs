@@ -245,3 +245,177 @@ async fn a_one_connection_pool_serves_concurrent_writes_and_reads() {
     expected.sort_unstable();
     assert_eq!(bodies, expected);
 }
+
+/// A list of conversations asks each for its tasks by status and its appointments by time
+/// window, one filter for every row or several side by side (aliases): each row answers with
+/// its own tasks and appointments, in their order, whichever way the list loads them.
+#[tokio::test]
+async fn nested_tasks_and_appointments_keep_each_status_and_window_side_by_side() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let mut conversations = Vec::new();
+    for (i, from) in ["+14155550100", "+14155550101", "+14155550102"]
+        .iter()
+        .enumerate()
+    {
+        let r = admin
+            .receive("SMS", from, &format!("hello {i}"), None)
+            .await;
+        conversations.push(r["conversation"]["id"].as_str().unwrap().to_string());
+    }
+    let task = |c: &str, title: &str| {
+        let admin = admin.clone();
+        let (c, title) = (c.to_string(), title.to_string());
+        async move {
+            admin
+                .ok(
+                    "mutation($c: ID!, $t: String!) { createTask(input: {conversationId: $c, title: $t}) { task { id } } }",
+                    json!({ "c": c, "t": title }),
+                )
+                .await["createTask"]["task"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let now = chrono::Utc::now();
+    let book = |c: &str, title: &str, from_now_hours: i64| {
+        let admin = admin.clone();
+        let (c, title) = (c.to_string(), title.to_string());
+        let starts = now + chrono::Duration::hours(from_now_hours);
+        async move {
+            admin
+                .ok(
+                    "mutation($i: CreateAppointmentInput!) { createAppointment(input: $i) { appointment { id } } }",
+                    json!({ "i": {
+                        "conversationId": c, "title": title,
+                        "startsAt": starts.to_rfc3339(),
+                        "endsAt": (starts + chrono::Duration::hours(1)).to_rfc3339(),
+                    } }),
+                )
+                .await;
+        }
+    };
+    task(&conversations[0], "a open").await;
+    let done = task(&conversations[0], "a done").await;
+    admin
+        .ok(
+            "mutation($t: ID!) { updateTask(input: {taskId: $t, status: COMPLETED}) { task { id } } }",
+            json!({ "t": done }),
+        )
+        .await;
+    task(&conversations[1], "b open").await;
+    book(&conversations[0], "a past", -72).await;
+    book(&conversations[0], "a later", 48).await;
+    book(&conversations[0], "a soon", 24).await;
+    book(&conversations[1], "b soon", 24).await;
+
+    let titles = |conn: &Value| -> Vec<String> {
+        conn["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|e| e["node"]["title"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let by_id = |page: &Value| -> std::collections::HashMap<String, Value> {
+        page["conversations"]["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|e| {
+                (
+                    e["node"]["id"].as_str().unwrap().to_string(),
+                    e["node"].clone(),
+                )
+            })
+            .collect()
+    };
+    let side_by_side = by_id(
+        &admin
+            .ok(
+                "{ conversations(first: 10) { edges { node { id
+                    open: tasks(status: OPEN) { totalCount edges { node { title } } }
+                    done: tasks(status: COMPLETED) { totalCount edges { node { title } } }
+                    all: tasks { totalCount edges { node { title } } }
+                    upcoming: appointments(when: UPCOMING) { edges { node { title } } }
+                    past: appointments(when: PAST) { edges { node { title } } }
+                    every: appointments { edges { node { title } } }
+                } } } }",
+                json!({}),
+            )
+            .await,
+    );
+    let one_each = |query: &'static str| {
+        let admin = admin.clone();
+        async move { by_id(&admin.ok(query, json!({})).await) }
+    };
+    let done_only = one_each(
+        "{ conversations(first: 10) { edges { node { id done: tasks(status: COMPLETED) { totalCount edges { node { title } } } } } } }",
+    )
+    .await;
+    let past_only = one_each(
+        "{ conversations(first: 10) { edges { node { id past: appointments(when: PAST) { edges { node { title } } } } } } }",
+    )
+    .await;
+    let upcoming_only = one_each(
+        "{ conversations(first: 10) { edges { node { id upcoming: appointments(when: UPCOMING, first: 1) { edges { node { title } } } } } } }",
+    )
+    .await;
+
+    let expect = [
+        (
+            &conversations[0],
+            vec!["a open"],
+            vec!["a done"],
+            vec!["a done", "a open"],
+            vec!["a soon", "a later"],
+            vec!["a past"],
+            vec!["a past", "a soon", "a later"],
+        ),
+        (
+            &conversations[1],
+            vec!["b open"],
+            vec![],
+            vec!["b open"],
+            vec!["b soon"],
+            vec![],
+            vec!["b soon"],
+        ),
+        (
+            &conversations[2],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+        ),
+    ];
+    for (id, open, done, all, upcoming, past, every) in expect {
+        let row = &side_by_side[id.as_str()];
+        assert_eq!(titles(&row["open"]), open, "open tasks of {id}");
+        assert_eq!(row["open"]["totalCount"], open.len());
+        assert_eq!(titles(&row["done"]), done, "done tasks of {id}");
+        assert_eq!(titles(&row["all"]), all, "all tasks of {id}, newest first");
+        assert_eq!(titles(&row["upcoming"]), upcoming, "upcoming of {id}");
+        assert_eq!(titles(&row["past"]), past, "past of {id}");
+        assert_eq!(titles(&row["every"]), every, "all appointments of {id}");
+        // Asked alone, with one filter for the whole list, the rows answer the same.
+        assert_eq!(
+            done_only[id.as_str()]["done"],
+            row["done"],
+            "done alone, {id}"
+        );
+        assert_eq!(
+            titles(&past_only[id.as_str()]["past"]),
+            past,
+            "past alone, {id}"
+        );
+        assert_eq!(
+            titles(&upcoming_only[id.as_str()]["upcoming"]),
+            upcoming.into_iter().take(1).collect::<Vec<_>>(),
+            "the next appointment alone, {id}"
+        );
+    }
+}

@@ -1,21 +1,35 @@
-//! Relay connection types (edges, pageInfo, totalCount). `totalCount` is counted only when a
-//! client asks for it.
+//! Relay connection types (edges, pageInfo, totalCount). `totalCount` is counted, and cursors
+//! are encoded, only when a client asks for them.
 use std::sync::Arc;
 
-use async_graphql::SimpleObject;
 use futures::future::BoxFuture;
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait, Select};
 
-use crate::domain::page::Page;
+use crate::domain::page::{Cursor, Page};
 use crate::error::DomainResult;
 
-#[derive(SimpleObject, Clone, Debug)]
-#[graphql(serial)]
+#[derive(Clone, Debug)]
 pub struct PageInfo {
-    pub has_next_page: bool,
-    pub has_previous_page: bool,
-    pub start_cursor: Option<String>,
-    pub end_cursor: Option<String>,
+    has_next_page: bool,
+    has_previous_page: bool,
+    start_cursor: Option<Cursor>,
+    end_cursor: Option<Cursor>,
+}
+
+#[async_graphql::Object(serial)]
+impl PageInfo {
+    async fn has_next_page(&self) -> bool {
+        self.has_next_page
+    }
+    async fn has_previous_page(&self) -> bool {
+        self.has_previous_page
+    }
+    async fn start_cursor(&self) -> Option<String> {
+        self.start_cursor.map(|c| c.encode())
+    }
+    async fn end_cursor(&self) -> Option<String> {
+        self.end_cursor.map(|c| c.encode())
+    }
 }
 
 type CountFn = Arc<dyn Fn() -> BoxFuture<'static, DomainResult<u64>> + Send + Sync>;
@@ -53,8 +67,8 @@ pub fn page_info<T>(page: &Page<T>) -> PageInfo {
     PageInfo {
         has_next_page: page.has_next,
         has_previous_page: page.has_previous,
-        start_cursor: page.items.first().map(|(c, _)| c.encode()),
-        end_cursor: page.items.last().map(|(c, _)| c.encode()),
+        start_cursor: page.items.first().map(|(c, _)| *c),
+        end_cursor: page.items.last().map(|(c, _)| *c),
     }
 }
 
@@ -73,14 +87,14 @@ macro_rules! connection {
     };
     ($conn:ident, $edge:ident, $node:ident, $($object:tt)+) => {
         pub struct $edge {
-            cursor: String,
+            cursor: $crate::domain::page::Cursor,
             node: $node,
         }
 
         #[async_graphql::Object(serial)]
         impl $edge {
-            async fn cursor(&self) -> &str {
-                &self.cursor
+            async fn cursor(&self) -> String {
+                self.cursor.encode()
             }
             async fn node(&self) -> &$node {
                 &self.node
@@ -106,7 +120,7 @@ macro_rules! connection {
                     .items
                     .into_iter()
                     .map(|(c, m)| $edge {
-                        cursor: c.encode(),
+                        cursor: c,
                         node: $node::from(m),
                     })
                     .collect();

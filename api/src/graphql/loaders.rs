@@ -11,6 +11,7 @@ use sea_orm::{
     QuerySelect,
 };
 
+use crate::domain::TimeWindow;
 pub use crate::domain::scoped::Scoped;
 
 use entity::{
@@ -401,10 +402,15 @@ impl Loader<TasksKey> for TasksByConversation {
         keys: &[TasksKey],
     ) -> Result<HashMap<TasksKey, Vec<task::Model>>, Self::Error> {
         let conversations: Vec<i64> = keys.iter().map(|k| k.conversation_id).collect();
-        let rows = task::Entity::find()
+        let mut query = task::Entity::find()
             .filter(task::Column::WorkspaceId.eq(self.1))
             .filter(task::Column::ConversationId.is_in(conversations))
-            .filter(task::Column::DeletedAt.is_null())
+            .filter(task::Column::DeletedAt.is_null());
+        // A list asks every row for the same status: only those rows are read and decoded.
+        if let Some(status) = same(keys, |k| k.status).flatten() {
+            query = query.filter(task::Column::Status.eq(status.as_str()));
+        }
+        let rows = query
             .order_by_desc(task::Column::Id)
             .all(&self.0)
             .await
@@ -427,7 +433,7 @@ impl Loader<TasksKey> for TasksByConversation {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AppointmentsKey {
     pub conversation_id: i64,
-    pub when: crate::domain::TimeWindow,
+    pub when: TimeWindow,
 }
 
 /// A conversation's appointments in a time window: UPCOMING and ALL by start time, PAST most
@@ -443,15 +449,22 @@ impl Loader<AppointmentsKey> for AppointmentsByConversation {
         keys: &[AppointmentsKey],
     ) -> Result<HashMap<AppointmentsKey, Vec<appointment::Model>>, Self::Error> {
         let conversations: Vec<i64> = keys.iter().map(|k| k.conversation_id).collect();
-        let rows = appointment::Entity::find()
+        let at = crate::domain::now();
+        let mut query = appointment::Entity::find()
             .filter(appointment::Column::WorkspaceId.eq(self.1))
-            .filter(appointment::Column::ConversationId.is_in(conversations))
+            .filter(appointment::Column::ConversationId.is_in(conversations));
+        // As for tasks: one window for the whole list is applied by the database.
+        match same(keys, |k| k.when) {
+            Some(TimeWindow::Upcoming) => query = query.filter(appointment::Column::EndsAt.gte(at)),
+            Some(TimeWindow::Past) => query = query.filter(appointment::Column::EndsAt.lt(at)),
+            Some(TimeWindow::All) | None => {}
+        }
+        let rows = query
             .order_by_asc(appointment::Column::StartsAt)
             .order_by_asc(appointment::Column::Id)
             .all(&self.0)
             .await
             .map_err(Arc::new)?;
-        let at = crate::domain::now();
         Ok(keys
             .iter()
             .map(|k| {
@@ -461,11 +474,18 @@ impl Loader<AppointmentsKey> for AppointmentsByConversation {
                     .filter(|a| crate::domain::appointments::in_window(a, k.when, at))
                     .cloned()
                     .collect();
-                if k.when == crate::domain::TimeWindow::Past {
+                if k.when == TimeWindow::Past {
                     mine.reverse();
                 }
                 (*k, mine)
             })
             .collect())
     }
+}
+
+/// What every key has in common, if they all have it.
+fn same<K, T: PartialEq>(keys: &[K], of: impl Fn(&K) -> T) -> Option<T> {
+    let (first, rest) = keys.split_first()?;
+    let value = of(first);
+    rest.iter().all(|k| of(k) == value).then_some(value)
 }

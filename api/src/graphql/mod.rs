@@ -1,6 +1,7 @@
 //! Schema assembly: the contract's Query, Mutation and Subscription, request limits, and the
 //! context every resolver reads (database, caller scope, loaders).
 pub mod connection;
+pub mod documents;
 pub mod loaders;
 pub mod mutation;
 pub mod query;
