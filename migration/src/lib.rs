@@ -6,6 +6,7 @@ mod m20261125_000002_message_search;
 mod m20261125_000003_event_notify;
 mod m20261125_000004_plugin_artifacts;
 mod m20261126_000005_plugin_run_host_time;
+mod m20261130_000006_open_count_index;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_event_notify::Migration),
             Box::new(m20261125_000004_plugin_artifacts::Migration),
             Box::new(m20261126_000005_plugin_run_host_time::Migration),
+            Box::new(m20261130_000006_open_count_index::Migration),
         ]
     }
 }

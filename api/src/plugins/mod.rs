@@ -322,7 +322,7 @@ impl Worker {
         Ok(())
     }
 
-    /// Runs a wave side by side (one sandbox per run, at most one per core), then applies and
+    /// Runs a wave side by side (one sandbox per run, at most two per core), then applies and
     /// records all of it in one transaction, a savepoint per run.
     async fn run_wave(
         &self,
