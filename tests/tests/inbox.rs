@@ -2,13 +2,18 @@
 use confab_tests::TestServer;
 use serde_json::{Value, json};
 
-fn ids(conn: &Value) -> Vec<String> {
+/// One string field of every node of a connection, in order.
+fn nodes(conn: &Value, field: &str) -> Vec<String> {
     conn["edges"]
         .as_array()
         .expect("edges")
         .iter()
-        .map(|e| e["node"]["id"].as_str().unwrap().to_string())
+        .map(|e| e["node"][field].as_str().unwrap().to_string())
         .collect()
+}
+
+fn ids(conn: &Value) -> Vec<String> {
+    nodes(conn, "id")
 }
 
 #[tokio::test]
@@ -310,14 +315,7 @@ async fn nested_tasks_and_appointments_keep_each_status_and_window_side_by_side(
     book(&conversations[0], "a soon", 24).await;
     book(&conversations[1], "b soon", 24).await;
 
-    let titles = |conn: &Value| -> Vec<String> {
-        conn["edges"]
-            .as_array()
-            .expect("edges")
-            .iter()
-            .map(|e| e["node"]["title"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let titles = |conn: &Value| nodes(conn, "title");
     let by_id = |page: &Value| -> std::collections::HashMap<String, Value> {
         page["conversations"]["edges"]
             .as_array()
