@@ -32,6 +32,18 @@ pub fn in_window(
     }
 }
 
+/// `in_window` for the database: the condition to add to a query, if the window has one.
+pub fn window_condition(
+    when: crate::domain::TimeWindow,
+    at: DateTime<Utc>,
+) -> Option<sea_orm::sea_query::SimpleExpr> {
+    match when {
+        crate::domain::TimeWindow::Upcoming => Some(appointment::Column::EndsAt.gte(at)),
+        crate::domain::TimeWindow::Past => Some(appointment::Column::EndsAt.lt(at)),
+        crate::domain::TimeWindow::All => None,
+    }
+}
+
 pub fn scoped(scope: &Scope) -> Select<appointment::Entity> {
     appointment::Entity::find().filter(appointment::Column::WorkspaceId.eq(scope.workspace_id))
 }

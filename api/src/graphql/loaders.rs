@@ -454,10 +454,10 @@ impl Loader<AppointmentsKey> for AppointmentsByConversation {
             .filter(appointment::Column::WorkspaceId.eq(self.1))
             .filter(appointment::Column::ConversationId.is_in(conversations));
         // As for tasks: one window for the whole list is applied by the database.
-        match same(keys, |k| k.when) {
-            Some(TimeWindow::Upcoming) => query = query.filter(appointment::Column::EndsAt.gte(at)),
-            Some(TimeWindow::Past) => query = query.filter(appointment::Column::EndsAt.lt(at)),
-            Some(TimeWindow::All) | None => {}
+        if let Some(when) = same(keys, |k| k.when)
+            && let Some(condition) = crate::domain::appointments::window_condition(when, at)
+        {
+            query = query.filter(condition);
         }
         let rows = query
             .order_by_asc(appointment::Column::StartsAt)

@@ -489,10 +489,14 @@ impl Conversation {
         let at = crate::domain::now();
         let q =
             appointment::Entity::find().filter(appointment::Column::ConversationId.eq(self.0.id));
-        let (q, order) = match when {
-            TimeWindow::Upcoming => (q.filter(appointment::Column::EndsAt.gte(at)), Order::Asc),
-            TimeWindow::Past => (q.filter(appointment::Column::EndsAt.lt(at)), Order::Desc),
-            TimeWindow::All => (q, Order::Asc),
+        let q = match crate::domain::appointments::window_condition(when, at) {
+            Some(condition) => q.filter(condition),
+            None => q,
+        };
+        let order = if when == TimeWindow::Past {
+            Order::Desc
+        } else {
+            Order::Asc
         };
         let keyset = Keyset {
             at: Some(appointment::Column::StartsAt),
