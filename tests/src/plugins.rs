@@ -7,8 +7,9 @@ use serde_json::{Value, json};
 
 use crate::{Client, Gql};
 
-/// The example plugin `name` (`follow-up`, `appointment-reminder`, `audit-logger`), built once
-/// per test process with `cargo build --release --target wasm32-wasip2 -p <name>`.
+/// The example plugin `name` (`follow-up`, `appointment-reminder`, `audit-logger`, or the
+/// test fixture `scripted`), built once per test process with `cargo build --release --target
+/// wasm32-wasip2 -p <name>`.
 pub fn example(name: &str) -> Vec<u8> {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
@@ -39,6 +40,8 @@ pub fn example(name: &str) -> Vec<u8> {
                 "appointment-reminder",
                 "-p",
                 "audit-logger",
+                "-p",
+                "scripted",
             ])
             .arg("--target-dir")
             .arg(&target)
