@@ -62,25 +62,39 @@ pub async fn record(
     let actor = a.actor;
     let row = row(a).insert(db).await?;
     // Plugins that asked for this kind of event run after this transaction commits.
-    crate::domain::plugins::enqueue_runs(db, std::slice::from_ref(&row), actor).await?;
+    crate::domain::plugins::enqueue_runs(db, &[(&row, actor)]).await?;
     Ok(row)
 }
 
-/// Records many changes with one insert (a batch of scheduled jobs, or of inbound messages).
-/// The first change's actor stands for all of them in the plugin cascade, so they must share
-/// its kind of cause: people, contacts and the system start a cascade, a plugin continues one.
+/// Records many changes with one insert (a batch of scheduled jobs, of inbound messages, or
+/// of plugin runs' effects), in the order given; plugins follow each as its own actor's
+/// cascade allows.
 pub async fn record_many(
     db: &impl ConnectionTrait,
     changes: Vec<NewActivity<'_>>,
 ) -> DomainResult<Vec<activity::Model>> {
-    let Some(cause) = changes.first().map(|c| c.actor) else {
+    if changes.is_empty() {
         return Ok(Vec::new());
-    };
-    debug_assert!(changes.iter().all(|c| c.actor.cascade() == cause.cascade()));
+    }
+    let actors: Vec<&Actor> = changes.iter().map(|c| c.actor).collect();
+    let expected: Vec<(ActivityKind, Option<i64>)> = changes
+        .iter()
+        .map(|c| (c.kind, c.conversation_id))
+        .collect();
     let rows = activity::Entity::insert_many(changes.into_iter().map(row))
         .exec_with_returning(db)
         .await?;
-    crate::domain::plugins::enqueue_runs(db, &rows, cause).await?;
+    let in_order = rows.len() == expected.len()
+        && rows.iter().zip(&expected).all(|(r, (kind, conversation))| {
+            r.kind == kind.as_str() && r.conversation_id == *conversation
+        });
+    if !in_order {
+        return Err(crate::error::DomainError::Internal(
+            "new activities came back out of order".into(),
+        ));
+    }
+    let caused: Vec<(&activity::Model, &Actor)> = rows.iter().zip(actors).collect();
+    crate::domain::plugins::enqueue_runs(db, &caused).await?;
     Ok(rows)
 }
 

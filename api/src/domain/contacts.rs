@@ -354,13 +354,36 @@ mod identities {
 pub(crate) mod tags {
     //! Tags are workspace-wide names; adding or removing one twice changes nothing.
     use sea_orm::{
-        ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set,
+        ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
+        JoinType, QueryFilter, QuerySelect, Set,
     };
 
     use entity::{contact_tag, tag};
 
     use crate::domain::{Scope, now};
     use crate::error::DomainResult;
+
+    /// (contact id, tag name) pairs for the given contacts of a workspace, in one statement.
+    pub async fn names(
+        db: &impl ConnectionTrait,
+        workspace_id: i64,
+        contacts: &[i64],
+    ) -> Result<Vec<(i64, String)>, DbErr> {
+        let to_tag = contact_tag::Entity::belongs_to(tag::Entity)
+            .from(contact_tag::Column::TagId)
+            .to(tag::Column::Id)
+            .into();
+        contact_tag::Entity::find()
+            .select_only()
+            .column(contact_tag::Column::ContactId)
+            .column(tag::Column::Name)
+            .join(JoinType::InnerJoin, to_tag)
+            .filter(contact_tag::Column::ContactId.is_in(contacts.iter().copied()))
+            .filter(contact_tag::Column::WorkspaceId.eq(workspace_id))
+            .into_tuple()
+            .all(db)
+            .await
+    }
 
     async fn find(
         txn: &DatabaseTransaction,

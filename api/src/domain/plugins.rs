@@ -252,25 +252,25 @@ fn run_prefix(plugin_id: i64) -> String {
     format!("plugin.run:{plugin_id}:")
 }
 
-/// Queues a run of every enabled plugin of the workspace that asked for `row`'s kind (for
-/// activities on a conversation), inside
-/// the transaction that wrote it: the run happens if and only if the change commits. A
-/// plugin's own changes do not wake it again, and chains stop at [`MAX_DEPTH`].
+/// Queues a run of every enabled plugin of the workspace that asked for each row's kind (for
+/// activities on a conversation), inside the transaction that wrote them: the runs happen if
+/// and only if the change commits. Each row comes with the actor that caused it: a plugin's
+/// own changes do not wake it again, and chains stop at [`MAX_DEPTH`].
 pub async fn enqueue_runs(
     db: &impl ConnectionTrait,
-    rows: &[activity::Model],
-    actor: &Actor,
+    rows: &[(&activity::Model, &Actor)],
 ) -> DomainResult<()> {
-    let (source, depth) = actor.cascade();
-    // Plugins follow conversations: workspace-level entries (settings, plugin admin) wake none.
-    let rows: Vec<&activity::Model> = rows
+    // Plugins follow conversations: workspace-level entries (settings, plugin admin) wake
+    // none; nor does a change at the end of a long cascade.
+    let rows: Vec<(&activity::Model, (Option<i64>, i64))> = rows
         .iter()
-        .filter(|r| r.conversation_id.is_some())
+        .map(|(row, actor)| (*row, actor.cascade()))
+        .filter(|(row, (_, depth))| row.conversation_id.is_some() && *depth < MAX_DEPTH)
         .collect();
-    if depth >= MAX_DEPTH || rows.is_empty() {
+    if rows.is_empty() {
         return Ok(());
     }
-    let mut workspaces: Vec<i64> = rows.iter().map(|r| r.workspace_id).collect();
+    let mut workspaces: Vec<i64> = rows.iter().map(|(r, _)| r.workspace_id).collect();
     workspaces.sort_unstable();
     workspaces.dedup();
     let listening: Vec<(i64, i64, serde_json::Value)> = plugin::Entity::find()
@@ -287,10 +287,11 @@ pub async fn enqueue_runs(
     let due_at = now();
     let mut runs = Vec::new();
     for (workspace_id, plugin_id, events) in listening {
-        if Some(plugin_id) == source {
-            continue;
-        }
-        for row in rows.iter().filter(|r| r.workspace_id == workspace_id) {
+        for (row, (source, depth)) in rows.iter().filter(|(r, _)| r.workspace_id == workspace_id) {
+            // A plugin does not wake itself.
+            if *source == Some(plugin_id) {
+                continue;
+            }
             let wants = events
                 .as_array()
                 .is_some_and(|e| e.iter().any(|k| k.as_str() == Some(row.kind.as_str())));

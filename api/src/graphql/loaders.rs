@@ -6,17 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::domain::TimeWindow;
 pub use crate::domain::scoped::Scoped;
 
 use entity::{
-    appointment, contact, contact_tag, conversation, custom_field_definition, custom_field_value,
-    message, note, note_mention, pipeline, plugin, stage, tag, task, user,
+    appointment, contact, conversation, custom_field_definition, custom_field_value, message, note,
+    note_mention, pipeline, plugin, stage, task, user,
 };
 
 pub struct ById<E> {
@@ -70,7 +67,9 @@ impl Loader<i64> for TagsByContact {
     type Error = Arc<DbErr>;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<String>>, Self::Error> {
-        let links = tag_names(&self.0, self.1, keys).await.map_err(Arc::new)?;
+        let links = crate::domain::contacts::tags::names(&self.0, self.1, keys)
+            .await
+            .map_err(Arc::new)?;
         let mut out: HashMap<i64, Vec<String>> = HashMap::new();
         for (link, name) in links {
             out.entry(link).or_default().push(name);
@@ -80,28 +79,6 @@ impl Loader<i64> for TagsByContact {
         }
         Ok(out)
     }
-}
-
-/// (contact id, tag name) pairs for the given contacts, in one statement.
-async fn tag_names(
-    db: &DatabaseConnection,
-    workspace_id: i64,
-    contacts: &[i64],
-) -> Result<Vec<(i64, String)>, DbErr> {
-    let to_tag = contact_tag::Entity::belongs_to(tag::Entity)
-        .from(contact_tag::Column::TagId)
-        .to(tag::Column::Id)
-        .into();
-    contact_tag::Entity::find()
-        .select_only()
-        .column(contact_tag::Column::ContactId)
-        .column(tag::Column::Name)
-        .join(JoinType::InnerJoin, to_tag)
-        .filter(contact_tag::Column::ContactId.is_in(contacts.iter().copied()))
-        .filter(contact_tag::Column::WorkspaceId.eq(workspace_id))
-        .into_tuple()
-        .all(db)
-        .await
 }
 
 /// A contact's custom field values with their keys, in definition order.

@@ -1,6 +1,8 @@
-//! Applying what a successful run asked for, inside the transaction that records the run:
-//! every change is made as the plugin (actor PLUGIN) and within the plugin's workspace only.
-use std::collections::HashMap;
+//! Applying what a wave's successful runs asked for, inside the transaction that records the
+//! runs: every change is made as the plugin (actor PLUGIN) and within the plugin's workspace
+//! only. The wave's conversations and teammates are read once, its tasks, reminders,
+//! notifications and activities written with one insert each, in run order.
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -13,104 +15,145 @@ use confab_plugins::wit::{Channel as WitChannel, Recipient};
 use entity::{contact, conversation, job, note, plugin, task, user};
 
 use crate::domain::activities::{self, Actor, NewActivity};
-use crate::domain::notifications::{self, About};
+use crate::domain::notifications::{self, About, NewNotification};
 use crate::domain::plugins::{REMINDER, reminder_prefix};
 use crate::domain::{
     ActivityKind, Channel, ContactStatus, NotificationKind, Role, TaskStatus, now, scoped, truncate,
 };
 use crate::error::{DomainError, DomainResult};
+use crate::scheduler::jobs::{self, Occurrence};
 
-struct Ctx<'a> {
-    txn: &'a DatabaseTransaction,
-    plugin: &'a plugin::Model,
-    actor: &'a Actor,
-    /// What `check` found, by the ids the plugin used.
-    conversations: HashMap<String, conversation::Model>,
-    teammates: HashMap<String, i64>,
+/// One successful run's requests.
+pub struct Asked<'a> {
+    pub plugin: &'a plugin::Model,
+    pub actor: &'a Actor,
+    pub job_id: i64,
+    pub effects: &'a [Effect],
 }
 
-impl Ctx<'_> {
-    fn ws(&self) -> i64 {
-        self.plugin.workspace_id
-    }
-
-    async fn conversation(&mut self, id: &str) -> DomainResult<conversation::Model> {
-        if let Some(c) = self.conversations.get(id) {
-            return Ok(c.clone());
+/// Applies each run's effects, all or none per run, in run order. Per run: done, or the
+/// refusal (an id outside the workspace, a teammate who is gone, a time out of range), and
+/// then nothing of that run was written. The outer error is the database failing.
+pub async fn apply_all(
+    txn: &DatabaseTransaction,
+    runs: &[Asked<'_>],
+) -> DomainResult<Vec<Result<(), DomainError>>> {
+    let found = Found::load(txn, runs).await?;
+    let verdicts: Vec<_> = runs.iter().map(|r| found.check(r)).collect();
+    let mut writes = Writes::default();
+    for (r, verdict) in runs.iter().zip(&verdicts) {
+        if verdict.is_ok() {
+            writes.gather(txn, &found, r).await?;
         }
-        let row = super::row_id(id, "Conversation")?;
-        let c = scoped::find::<conversation::Entity>(self.txn, self.ws(), row)
-            .await?
-            .ok_or(DomainError::NotFound("conversation"))?;
-        self.conversations.insert(id.to_string(), c.clone());
-        Ok(c)
     }
+    writes.write(txn).await?;
+    Ok(verdicts)
+}
 
-    async fn teammate(&mut self, id: &str) -> DomainResult<i64> {
-        if let Some(u) = self.teammates.get(id) {
-            return Ok(*u);
+/// The conversations and teammates the wave's effects name, by (workspace, row id).
+struct Found {
+    conversations: HashMap<(i64, i64), conversation::Model>,
+    teammates: HashSet<(i64, i64)>,
+}
+
+/// The conversation and the teammate (if any) an effect names, as the plugin wrote them.
+fn names(effect: &Effect) -> (&str, Option<&str>) {
+    match effect {
+        Effect::CreateTask(t) => (&t.conversation_id, t.assignee_id.as_deref()),
+        Effect::SendReminder(r) => (
+            &r.conversation_id,
+            match &r.to {
+                Recipient::Teammate(u) => Some(u),
+                Recipient::Contact(_) => None,
+            },
+        ),
+        Effect::LogEvent {
+            conversation_id, ..
         }
-        let row = super::row_id(id, "User")?;
-        let u = user::Entity::find_by_id(row)
-            .filter(user::Column::WorkspaceId.eq(self.ws()))
-            .one(self.txn)
-            .await?
-            .map(|u| u.id)
-            .ok_or(DomainError::NotFound("teammate"))?;
-        self.teammates.insert(id.to_string(), u);
-        Ok(u)
+        | Effect::AddTag {
+            conversation_id, ..
+        }
+        | Effect::AddNote {
+            conversation_id, ..
+        } => (conversation_id, None),
     }
+}
 
-    /// Resolves every conversation and teammate the effects name, before anything is written:
-    /// a refusal leaves nothing to undo.
-    async fn check(&mut self, effects: &[Effect]) -> DomainResult<()> {
-        for effect in effects {
-            let (conversation, teammate) = match effect {
-                Effect::CreateTask(t) => (&t.conversation_id, t.assignee_id.as_ref()),
-                Effect::SendReminder(r) => (
-                    &r.conversation_id,
-                    match &r.to {
-                        Recipient::Teammate(u) => Some(u),
-                        Recipient::Contact(_) => None,
-                    },
-                ),
-                Effect::LogEvent {
-                    conversation_id, ..
-                }
-                | Effect::AddTag {
-                    conversation_id, ..
-                }
-                | Effect::AddNote {
-                    conversation_id, ..
-                } => (conversation_id, None),
-            };
-            self.conversation(conversation).await?;
-            if let Some(u) = teammate {
-                self.teammate(u).await?;
+impl Found {
+    async fn load(txn: &DatabaseTransaction, runs: &[Asked<'_>]) -> DomainResult<Found> {
+        let mut wanted: HashMap<i64, (Vec<i64>, Vec<i64>)> = HashMap::new();
+        for r in runs {
+            let (conversations, teammates) = wanted.entry(r.plugin.workspace_id).or_default();
+            for effect in r.effects {
+                let (conversation, teammate) = names(effect);
+                conversations.extend(super::row_id(conversation, "Conversation").ok());
+                teammates.extend(teammate.and_then(|u| super::row_id(u, "User").ok()));
             }
         }
-        Ok(())
+        let mut found = Found {
+            conversations: HashMap::new(),
+            teammates: HashSet::new(),
+        };
+        for (ws, (conversations, teammates)) in wanted {
+            if !conversations.is_empty() {
+                let rows = scoped::rows::<conversation::Entity>(ws)
+                    .filter(conversation::Column::Id.is_in(conversations))
+                    .all(txn)
+                    .await?;
+                found
+                    .conversations
+                    .extend(rows.into_iter().map(|c| ((ws, c.id), c)));
+            }
+            if !teammates.is_empty() {
+                let ids: Vec<i64> = user::Entity::find()
+                    .filter(user::Column::WorkspaceId.eq(ws))
+                    .filter(user::Column::Id.is_in(teammates))
+                    .all(txn)
+                    .await?
+                    .into_iter()
+                    .map(|u| u.id)
+                    .collect();
+                found.teammates.extend(ids.into_iter().map(|id| (ws, id)));
+            }
+        }
+        Ok(found)
     }
 
-    async fn activity(
-        &self,
-        conversation_id: Option<i64>,
-        kind: ActivityKind,
-        summary: String,
-        data: Value,
-    ) -> DomainResult<()> {
-        activities::record(
-            self.txn,
-            NewActivity {
-                workspace_id: self.ws(),
-                conversation_id,
-                kind,
-                actor: self.actor,
-                summary,
-                data,
-            },
-        )
-        .await?;
+    fn conversation(&self, ws: i64, id: &str) -> DomainResult<&conversation::Model> {
+        let row = super::row_id(id, "Conversation")?;
+        self.conversations
+            .get(&(ws, row))
+            .ok_or(DomainError::NotFound("conversation"))
+    }
+
+    fn teammate(&self, ws: i64, id: &str) -> DomainResult<i64> {
+        let row = super::row_id(id, "User")?;
+        self.teammates
+            .get(&(ws, row))
+            .map(|_| row)
+            .ok_or(DomainError::NotFound("teammate"))
+    }
+
+    /// Whether every id and time a run's effects name is one it may use, before anything is
+    /// written: a refusal leaves nothing to undo.
+    fn check(&self, r: &Asked<'_>) -> Result<(), DomainError> {
+        let ws = r.plugin.workspace_id;
+        for effect in r.effects {
+            let (conversation, teammate) = names(effect);
+            self.conversation(ws, conversation)?;
+            if let Some(u) = teammate {
+                self.teammate(ws, u)?;
+            }
+            match effect {
+                Effect::CreateTask(t) => {
+                    t.due_at.map(time).transpose()?;
+                }
+                Effect::SendReminder(r) => {
+                    r.at.map(time).transpose()?;
+                }
+                _ => {}
+            }
+        }
         Ok(())
     }
 }
@@ -121,161 +164,204 @@ fn time(ms: i64) -> DomainResult<DateTime<Utc>> {
         .ok_or_else(|| DomainError::invalid("time", format!("{ms} is not a time")))
 }
 
-/// Applies `effects` in order. The inner error is a refusal (an id outside the workspace, a
-/// teammate who is gone): then nothing was written. The outer one is the database failing.
-pub async fn apply(
-    txn: &DatabaseTransaction,
-    plugin: &plugin::Model,
-    actor: &Actor,
-    job_id: i64,
-    effects: &[Effect],
-) -> DomainResult<Result<(), DomainError>> {
-    let mut cx = Ctx {
-        txn,
-        plugin,
-        actor,
-        conversations: HashMap::new(),
-        teammates: HashMap::new(),
-    };
-    match cx.check(effects).await {
-        Ok(()) => {}
-        Err(e @ (DomainError::Database(_) | DomainError::Internal(_))) => return Err(e),
-        Err(refused) => return Ok(Err(refused)),
-    }
-    write(&mut cx, job_id, effects).await?;
-    Ok(Ok(()))
+/// A trail entry waiting for its row: ready, or the n-th new task's (its id comes with the
+/// tasks' insert).
+enum Entry<'a> {
+    Ready(NewActivity<'a>),
+    Task { n: usize, actor: &'a Actor },
 }
 
-async fn write(cx: &mut Ctx<'_>, job_id: i64, effects: &[Effect]) -> DomainResult<()> {
-    let (txn, plugin, actor) = (cx.txn, cx.plugin, cx.actor);
-    for (n, effect) in effects.iter().enumerate() {
-        match effect {
-            Effect::CreateTask(t) => {
-                let c = cx.conversation(&t.conversation_id).await?;
-                let assignee = match &t.assignee_id {
-                    Some(a) => Some(cx.teammate(a).await?),
-                    None => None,
-                };
-                let at = now();
-                let created = task::ActiveModel {
-                    workspace_id: Set(cx.ws()),
-                    conversation_id: Set(c.id),
-                    title: Set(t.title.clone()),
-                    description: Set(t.description.clone()),
-                    status: Set(TaskStatus::Open.as_str().into()),
-                    due_at: Set(t.due_at.map(time).transpose()?),
-                    assignee_id: Set(assignee),
-                    auto_created: Set(true),
-                    plugin_id: Set(Some(plugin.id)),
-                    created_at: Set(at),
-                    updated_at: Set(at),
-                    ..Default::default()
-                }
-                .insert(txn)
-                .await?;
-                if let Some(uid) = assignee {
-                    notifications::notify(
-                        txn,
-                        cx.ws(),
-                        uid,
-                        NotificationKind::TaskAssigned,
-                        format!("{} assigned you: {}", plugin.name, created.title),
-                        About {
-                            conversation_id: Some(c.id),
-                            task_id: Some(created.id),
+/// A new task and who it is for.
+struct NewTask<'a> {
+    row: task::ActiveModel,
+    assignee: Option<i64>,
+    plugin: &'a plugin::Model,
+}
+
+/// What the accepted runs write, gathered in run order.
+#[derive(Default)]
+struct Writes<'a> {
+    tasks: Vec<NewTask<'a>>,
+    reminders: Vec<Occurrence<'a>>,
+    entries: Vec<Entry<'a>>,
+}
+
+impl<'a> Writes<'a> {
+    /// Gathers a checked run's effects; tags and notes, rare and each with its own lookups,
+    /// are written at once.
+    async fn gather(
+        &mut self,
+        txn: &DatabaseTransaction,
+        found: &Found,
+        r: &Asked<'a>,
+    ) -> DomainResult<()> {
+        let (plugin, actor, ws) = (r.plugin, r.actor, r.plugin.workspace_id);
+        let entry = |conversation_id: i64, kind: ActivityKind, summary: String, data: Value| {
+            Entry::Ready(NewActivity {
+                workspace_id: ws,
+                conversation_id: Some(conversation_id),
+                kind,
+                actor,
+                summary,
+                data,
+            })
+        };
+        for (n, effect) in r.effects.iter().enumerate() {
+            let c = found.conversation(ws, names(effect).0)?;
+            match effect {
+                Effect::CreateTask(t) => {
+                    let assignee = match &t.assignee_id {
+                        Some(a) => Some(found.teammate(ws, a)?),
+                        None => None,
+                    };
+                    let at = now();
+                    self.entries.push(Entry::Task {
+                        n: self.tasks.len(),
+                        actor,
+                    });
+                    self.tasks.push(NewTask {
+                        row: task::ActiveModel {
+                            workspace_id: Set(ws),
+                            conversation_id: Set(c.id),
+                            title: Set(t.title.clone()),
+                            description: Set(t.description.clone()),
+                            status: Set(TaskStatus::Open.as_str().into()),
+                            due_at: Set(t.due_at.map(time).transpose()?),
+                            assignee_id: Set(assignee),
+                            auto_created: Set(true),
+                            plugin_id: Set(Some(plugin.id)),
+                            created_at: Set(at),
+                            updated_at: Set(at),
                             ..Default::default()
                         },
-                    )
-                    .await?;
+                        assignee,
+                        plugin,
+                    });
                 }
-                crate::scheduler::jobs::schedule_task(txn, &created).await?;
-                cx.activity(
-                    Some(c.id),
-                    ActivityKind::TaskCreated,
-                    format!("Task created: {}", created.title),
-                    json!({ "taskId": created.id, "assigneeId": assignee, "dueAt": created.due_at, "pluginId": plugin.id }),
-                )
-                .await?;
-            }
-            Effect::LogEvent {
-                conversation_id,
-                text,
-            } => {
-                let c = cx.conversation(conversation_id).await?;
-                cx.activity(
-                    Some(c.id),
+                Effect::LogEvent { text, .. } => self.entries.push(entry(
+                    c.id,
                     ActivityKind::SystemEvent,
                     text.clone(),
                     json!({ "pluginId": plugin.id }),
-                )
-                .await?;
-            }
-            Effect::SendReminder(r) => {
-                let c = cx.conversation(&r.conversation_id).await?;
-                let to = match &r.to {
-                    Recipient::Teammate(u) => json!({ "teammate": cx.teammate(u).await? }),
-                    Recipient::Contact(channel) => json!({ "contact": channel.map(channel_name) }),
-                };
-                let due = match r.at {
-                    Some(ms) => time(ms)?.max(now()),
-                    None => now(),
-                };
-                crate::scheduler::jobs::schedule(
-                    txn,
-                    cx.ws(),
-                    REMINDER,
-                    &format!("{}{job_id}:{n}", reminder_prefix(plugin.id)),
-                    due,
-                    json!({ "pluginId": plugin.id, "conversationId": c.id, "to": to, "text": r.text,
-                            "depth": depth(actor) }),
-                )
-                .await?;
-            }
-            Effect::AddTag {
-                conversation_id,
-                tag,
-            } => {
-                let c = cx.conversation(conversation_id).await?;
-                let scope = plugin_scope(cx).await?;
-                if crate::domain::contacts::tags::add(txn, &scope, c.contact_id, tag).await? {
-                    cx.activity(
-                        Some(c.id),
-                        ActivityKind::TagAdded,
-                        format!("Tagged {tag}"),
-                        json!({ "contactId": c.contact_id, "tag": tag, "pluginId": plugin.id }),
-                    )
+                )),
+                Effect::SendReminder(reminder) => {
+                    let to = match &reminder.to {
+                        Recipient::Teammate(u) => json!({ "teammate": found.teammate(ws, u)? }),
+                        Recipient::Contact(channel) => {
+                            json!({ "contact": channel.map(channel_name) })
+                        }
+                    };
+                    let due = match reminder.at {
+                        Some(ms) => time(ms)?.max(now()),
+                        None => now(),
+                    };
+                    self.reminders.push(Occurrence {
+                        workspace_id: ws,
+                        kind: REMINDER,
+                        key: format!("{}{}:{n}", reminder_prefix(plugin.id), r.job_id),
+                        due_at: due,
+                        payload: json!({ "pluginId": plugin.id, "conversationId": c.id, "to": to,
+                                         "text": reminder.text, "depth": depth(actor) }),
+                    });
+                }
+                Effect::AddTag { tag, .. } => {
+                    let scope = plugin_scope(txn, plugin).await?;
+                    if crate::domain::contacts::tags::add(txn, &scope, c.contact_id, tag).await? {
+                        self.entries.push(entry(
+                            c.id,
+                            ActivityKind::TagAdded,
+                            format!("Tagged {tag}"),
+                            json!({ "contactId": c.contact_id, "tag": tag, "pluginId": plugin.id }),
+                        ));
+                    }
+                }
+                Effect::AddNote { body, .. } => {
+                    let scope = plugin_scope(txn, plugin).await?;
+                    let created = note::ActiveModel {
+                        workspace_id: Set(ws),
+                        conversation_id: Set(c.id),
+                        author_id: Set(scope.user_id),
+                        body: Set(body.clone()),
+                        body_html: Set(crate::domain::notes::render(body)),
+                        created_at: Set(now()),
+                        plugin_id: Set(Some(plugin.id)),
+                        ..Default::default()
+                    }
+                    .insert(txn)
                     .await?;
+                    self.entries.push(entry(
+                        c.id,
+                        ActivityKind::NoteAdded,
+                        "Added a note".into(),
+                        json!({ "noteId": created.id, "pluginId": plugin.id }),
+                    ));
                 }
-            }
-            Effect::AddNote {
-                conversation_id,
-                body,
-            } => {
-                let c = cx.conversation(conversation_id).await?;
-                let scope = plugin_scope(cx).await?;
-                let created = note::ActiveModel {
-                    workspace_id: Set(cx.ws()),
-                    conversation_id: Set(c.id),
-                    author_id: Set(scope.user_id),
-                    body: Set(body.clone()),
-                    body_html: Set(crate::domain::notes::render(body)),
-                    created_at: Set(now()),
-                    plugin_id: Set(Some(plugin.id)),
-                    ..Default::default()
-                }
-                .insert(txn)
-                .await?;
-                cx.activity(
-                    Some(c.id),
-                    ActivityKind::NoteAdded,
-                    "Added a note".into(),
-                    json!({ "noteId": created.id, "pluginId": plugin.id }),
-                )
-                .await?;
             }
         }
+        Ok(())
     }
-    Ok(())
+
+    /// Writes what was gathered: the tasks (returning their rows, checked to come back in
+    /// order), their notifications and jobs with the reminders, then the trail.
+    async fn write(self, txn: &DatabaseTransaction) -> DomainResult<()> {
+        let Writes {
+            tasks,
+            mut reminders,
+            entries,
+        } = self;
+        let mut created = Vec::new();
+        if !tasks.is_empty() {
+            created = task::Entity::insert_many(tasks.iter().map(|t| t.row.clone()))
+                .exec_with_returning(txn)
+                .await?;
+            let in_order = created.len() == tasks.len()
+                && created.iter().zip(&tasks).all(|(row, t)| {
+                    t.row.conversation_id.as_ref() == &row.conversation_id
+                        && t.row.title.as_ref() == &row.title
+                });
+            if !in_order {
+                return Err(DomainError::Internal(
+                    "new tasks came back out of order".into(),
+                ));
+            }
+        }
+        let mut told = Vec::new();
+        for (row, t) in created.iter().zip(&tasks) {
+            if let Some(user_id) = t.assignee {
+                told.push(NewNotification {
+                    workspace_id: row.workspace_id,
+                    user_id,
+                    kind: NotificationKind::TaskAssigned,
+                    text: format!("{} assigned you: {}", t.plugin.name, row.title),
+                    about: About {
+                        conversation_id: Some(row.conversation_id),
+                        task_id: Some(row.id),
+                        ..Default::default()
+                    },
+                });
+            }
+            reminders.extend(jobs::task_occurrences(row));
+        }
+        notifications::notify_many(txn, told).await?;
+        jobs::schedule_many(txn, reminders).await?;
+        let trail = entries.into_iter().map(|e| match e {
+            Entry::Ready(a) => a,
+            Entry::Task { n, actor } => {
+                let (row, t) = (&created[n], &tasks[n]);
+                NewActivity {
+                    workspace_id: row.workspace_id,
+                    conversation_id: Some(row.conversation_id),
+                    kind: ActivityKind::TaskCreated,
+                    actor,
+                    summary: format!("Task created: {}", row.title),
+                    data: json!({ "taskId": row.id, "assigneeId": t.assignee, "dueAt": row.due_at,
+                                  "pluginId": t.plugin.id }),
+                }
+            }
+        });
+        activities::record_many(txn, trail.collect()).await?;
+        Ok(())
+    }
 }
 
 fn depth(actor: &Actor) -> i64 {
@@ -295,23 +381,26 @@ fn channel_name(c: WitChannel) -> &'static str {
 
 /// Notes need an author and tags a scope: the admin who installed the plugin (or, if they
 /// are gone, the workspace's first admin) stands behind what it writes.
-async fn plugin_scope(cx: &Ctx<'_>) -> DomainResult<crate::domain::Scope> {
-    let mut q = user::Entity::find().filter(user::Column::WorkspaceId.eq(cx.ws()));
-    q = match cx.plugin.installed_by_id {
+async fn plugin_scope(
+    txn: &DatabaseTransaction,
+    plugin: &plugin::Model,
+) -> DomainResult<crate::domain::Scope> {
+    let mut q = user::Entity::find().filter(user::Column::WorkspaceId.eq(plugin.workspace_id));
+    q = match plugin.installed_by_id {
         Some(id) => q.filter(user::Column::Id.eq(id)),
         None => q
             .filter(user::Column::Role.eq(Role::Admin.as_str()))
             .order_by_asc(user::Column::Id),
     };
     let admin = q
-        .one(cx.txn)
+        .one(txn)
         .await?
         .ok_or_else(|| DomainError::Internal("no admin stands behind this plugin".into()))?;
     Ok(crate::domain::Scope {
-        workspace_id: cx.ws(),
+        workspace_id: plugin.workspace_id,
         user_id: admin.id,
         role: Role::Admin,
-        label: super::label(cx.plugin).into(),
+        label: super::label(plugin).into(),
     })
 }
 

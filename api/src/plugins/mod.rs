@@ -21,11 +21,12 @@ use sea_orm::{
 use tokio::sync::{Semaphore, watch};
 
 use confab_plugins::{Compiled, Inspected, Limits, Outcome, RunReport, Runtime};
-use entity::{job, plugin, plugin_artifact, plugin_run};
+use entity::{activity, job, plugin, plugin_artifact, plugin_run};
 
 pub use effects::deliver_reminder;
 
 use crate::db::begin_write;
+use crate::domain::activities::Actor;
 use crate::domain::plugins::{self as admin, DISABLE_AFTER_FAILURES, SCHEDULE_RUN};
 use crate::domain::{now, truncate};
 use crate::error::{DomainError, DomainResult};
@@ -232,11 +233,10 @@ impl Worker {
             .into_iter()
             .map(|p| (p.id, p))
             .collect();
-        let prepared =
-            futures::future::join_all(claimed.iter().map(|j| self.prepare(j, &plugins))).await;
+        let events = self.events(&claimed).await?;
         let mut ready = Vec::new();
-        for (j, p) in claimed.iter().zip(prepared) {
-            match p {
+        for j in &claimed {
+            match prepare(j, &plugins, &events) {
                 Ok(Some(p)) => ready.push(p),
                 Ok(None) => self.skip(j).await?,
                 Err(e) => self.lease.failed(&self.db, j, &e).await?,
@@ -256,62 +256,29 @@ impl Worker {
         Ok(n)
     }
 
-    /// Loads what a run needs; None when there is nothing to run any more (the plugin was
-    /// disabled or uninstalled, or the event's row is gone).
-    async fn prepare(
+    /// The events that woke the claimed runs, loaded with what they refer to (a statement per
+    /// kind of row for the whole batch), by activity id.
+    async fn events(
         &self,
-        j: &job::Model,
-        plugins: &HashMap<i64, plugin::Model>,
-    ) -> DomainResult<Option<Prepared>> {
-        let id = |key: &str| j.payload.get(key).and_then(serde_json::Value::as_i64);
-        let plugin_id =
-            id("pluginId").ok_or_else(|| DomainError::Internal("run without pluginId".into()))?;
-        let Some(p) = plugins
-            .get(&plugin_id)
-            .filter(|p| p.workspace_id == j.workspace_id)
-            .cloned()
-        else {
-            return Ok(None);
-        };
-        let depth = id("depth").unwrap_or(1);
-        let (event, trigger, order_key) = if j.kind == SCHEDULE_RUN {
-            let expr = j
-                .payload
-                .get("schedule")
-                .and_then(|s| s.as_str())
-                .unwrap_or("");
-            let event = events::scheduled(expr, j.due_at);
-            (event, format!("schedule: {expr}"), (p.id, None))
-        } else {
-            let activity_id = id("activityId")
-                .ok_or_else(|| DomainError::Internal("run without activityId".into()))?;
-            let Some(row) = crate::domain::scoped::find::<entity::activity::Entity>(
-                &self.db,
-                j.workspace_id,
-                activity_id,
-            )
+        claimed: &[job::Model],
+    ) -> DomainResult<HashMap<i64, crate::realtime::LoadedActivity>> {
+        let ids: Vec<i64> = claimed
+            .iter()
+            .filter(|j| j.kind != SCHEDULE_RUN)
+            .filter_map(activity_of)
+            .collect();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows = activity::Entity::find()
+            .filter(activity::Column::Id.is_in(ids))
+            .all(&self.db)
+            .await?;
+        Ok(crate::realtime::LoadedActivity::load_many(&self.db, rows)
             .await?
-            else {
-                return Ok(None);
-            };
-            let conversation = row.conversation_id;
-            let trigger = format!("event: {}", row.kind);
-            let loaded = crate::realtime::LoadedActivity::load(&self.db, row).await?;
-            (
-                events::from_activity(&loaded),
-                trigger,
-                (p.id, conversation),
-            )
-        };
-        Ok(Some(Prepared {
-            label: label(&p),
-            job: j.clone(),
-            plugin: p,
-            depth,
-            trigger,
-            order_key,
-            event,
-        }))
+            .into_iter()
+            .map(|a| (a.activity.id, a))
+            .collect())
     }
 
     /// A run with nothing left to do: its job is done.
@@ -322,14 +289,42 @@ impl Worker {
         Ok(())
     }
 
+    /// The snapshots of the conversations a wave's events happened on, read before it runs
+    /// (five statements per workspace instead of five per run that asks), by workspace.
+    async fn read_ahead(
+        &self,
+        wave: &[Prepared],
+    ) -> DomainResult<HashMap<i64, Arc<HashMap<i64, confab_plugins::wit::Conversation>>>> {
+        let mut wanted: HashMap<i64, Vec<i64>> = HashMap::new();
+        for p in wave {
+            if let (_, Some(conversation)) = p.order_key {
+                wanted
+                    .entry(p.plugin.workspace_id)
+                    .or_default()
+                    .push(conversation);
+            }
+        }
+        let mut out = HashMap::with_capacity(wanted.len());
+        for (ws, mut ids) in wanted {
+            ids.sort_unstable();
+            ids.dedup();
+            out.insert(
+                ws,
+                Arc::new(workspace::snapshots(&self.db, ws, &ids).await?),
+            );
+        }
+        Ok(out)
+    }
+
     /// Runs a wave side by side (one sandbox per run, at most two per core), then applies and
-    /// records all of it in one transaction, a savepoint per run.
+    /// records all of it in one transaction.
     async fn run_wave(
         &self,
         wave: Vec<Prepared>,
         counts: &mut HashMap<i64, plugin::Model>,
     ) -> DomainResult<()> {
         let t_run = std::time::Instant::now();
+        let read_ahead = self.read_ahead(&wave).await?;
         let mut runs = Vec::with_capacity(wave.len());
         for p in wave {
             if counts.get(&p.plugin.id).is_some_and(|c| !c.enabled) {
@@ -349,6 +344,10 @@ impl Worker {
             let workspace = Arc::new(workspace::DbWorkspace::new(
                 self.db.clone(),
                 p.plugin.workspace_id,
+                read_ahead
+                    .get(&p.plugin.workspace_id)
+                    .cloned()
+                    .unwrap_or_default(),
             ));
             let host = self.host.clone();
             let slot = self.host.slots.clone().acquire_owned().await;
@@ -380,27 +379,29 @@ impl Worker {
                 return Err(e);
             }
         };
-        for (p, started_at, report) in &finished {
-            let settled = self
-                .settle(&txn, p, *started_at, report, counts, &ours)
-                .await;
-            match settled {
-                Ok(Some((record, disabled))) => {
-                    records.push(record);
-                    touched.insert(p.plugin.id);
-                    if disabled {
-                        switched_off.push(p.plugin.id);
-                    }
+        // Runs whose job was taken over by another worker are theirs to apply and record.
+        let mine: Vec<&Finished> = finished
+            .iter()
+            .filter(|(p, _, _)| ours.contains(&p.job.id))
+            .collect();
+        let applied = match apply(&txn, &mine).await {
+            Ok(applied) => applied,
+            Err(e) => {
+                // The database failed us: nothing of this wave stays; each run is retried.
+                txn.rollback().await?;
+                for (p, _, _) in &finished {
+                    self.lease.failed(&self.db, &p.job, &e).await?;
                 }
-                Ok(None) => {}
-                Err(e) => {
-                    // The database failed us: nothing of this wave stays; each run is retried.
-                    txn.rollback().await?;
-                    for (p, _, _) in &finished {
-                        self.lease.failed(&self.db, &p.job, &e).await?;
-                    }
-                    return Ok(());
-                }
+                return Ok(());
+            }
+        };
+        for (run, applied) in mine.iter().zip(applied) {
+            let (p, started_at, report) = run;
+            let (record, disabled) = settle(p, *started_at, report, applied, counts);
+            records.push(record);
+            touched.insert(p.plugin.id);
+            if disabled {
+                switched_off.push(p.plugin.id);
             }
         }
         if !records.is_empty() {
@@ -427,77 +428,164 @@ impl Worker {
         tracing::debug!(runs = finished.len(), ?ran_in, settled_in = ?t_run.elapsed() - ran_in, "plugin wave");
         Ok(())
     }
+}
 
-    /// Applies a run whose job is still ours (`ours`): its effects (all or none); returns the run's
-    /// record, or None when the job was taken over by another worker. `current` keeps each
-    /// plugin's failure count as this batch moves it.
-    async fn settle(
-        &self,
-        txn: &DatabaseTransaction,
-        p: &Prepared,
-        started_at: chrono::DateTime<chrono::Utc>,
-        report: &RunReport,
-        current: &mut HashMap<i64, plugin::Model>,
-        ours: &std::collections::HashSet<i64>,
-    ) -> DomainResult<Option<(plugin_run::ActiveModel, bool)>> {
-        if !ours.contains(&p.job.id) {
+/// The activity a run's job names, if any.
+fn activity_of(j: &job::Model) -> Option<i64> {
+    j.payload
+        .get("activityId")
+        .and_then(serde_json::Value::as_i64)
+}
+
+/// What a run needs, from the batch's plugins and events; None when there is nothing to run
+/// any more (the plugin was disabled or uninstalled, or the event's row is gone).
+fn prepare(
+    j: &job::Model,
+    plugins: &HashMap<i64, plugin::Model>,
+    events: &HashMap<i64, crate::realtime::LoadedActivity>,
+) -> DomainResult<Option<Prepared>> {
+    let id = |key: &str| j.payload.get(key).and_then(serde_json::Value::as_i64);
+    let plugin_id =
+        id("pluginId").ok_or_else(|| DomainError::Internal("run without pluginId".into()))?;
+    let Some(p) = plugins
+        .get(&plugin_id)
+        .filter(|p| p.workspace_id == j.workspace_id)
+        .cloned()
+    else {
+        return Ok(None);
+    };
+    let depth = id("depth").unwrap_or(1);
+    let (event, trigger, order_key) = if j.kind == SCHEDULE_RUN {
+        let expr = j
+            .payload
+            .get("schedule")
+            .and_then(|s| s.as_str())
+            .unwrap_or("");
+        let event = events::scheduled(expr, j.due_at);
+        (event, format!("schedule: {expr}"), (p.id, None))
+    } else {
+        let activity_id =
+            activity_of(j).ok_or_else(|| DomainError::Internal("run without activityId".into()))?;
+        let Some(loaded) = events
+            .get(&activity_id)
+            .filter(|a| a.activity.workspace_id == j.workspace_id)
+        else {
             return Ok(None);
-        }
+        };
+        (
+            events::from_activity(loaded),
+            format!("event: {}", loaded.activity.kind),
+            (p.id, loaded.activity.conversation_id),
+        )
+    };
+    Ok(Some(Prepared {
+        label: label(&p),
+        job: j.clone(),
+        plugin: p,
+        depth,
+        trigger,
+        order_key,
+        event,
+    }))
+}
+
+/// A run that has finished, with when it started.
+type Finished = (Prepared, chrono::DateTime<chrono::Utc>, RunReport);
+
+/// Applies what the wave's successful runs asked for, and puts scheduled runs' next times on
+/// the schedule. Per run: None when it asked for nothing, else done or refused.
+async fn apply(
+    txn: &DatabaseTransaction,
+    runs: &[&Finished],
+) -> DomainResult<Vec<Option<Result<(), DomainError>>>> {
+    for (p, _, _) in runs {
         if p.job.kind == SCHEDULE_RUN {
             admin::schedule_crons(txn, &p.plugin).await?;
         }
-        let mut outcome = report.outcome;
-        let mut error = report.error.clone();
-        let mut actions = 0;
-        if outcome == Outcome::Ok && !report.effects.is_empty() {
-            let actor = crate::domain::activities::Actor::Plugin {
+    }
+    let asks = |r: &Finished| r.2.outcome == Outcome::Ok && !r.2.effects.is_empty();
+    let actors: Vec<(&Prepared, &[confab_plugins::Effect], Actor)> = runs
+        .iter()
+        .filter(|r| asks(r))
+        .map(|(p, _, report)| {
+            let actor = Actor::Plugin {
                 id: p.plugin.id,
                 label: p.label.clone(),
                 depth: p.depth,
             };
-            match effects::apply(txn, &p.plugin, &actor, p.job.id, &report.effects).await? {
-                Ok(()) => actions = report.effects.len(),
-                Err(refused) => {
-                    // The plugin asked for something the rules refuse: nothing was written.
-                    outcome = Outcome::Error;
-                    error = Some(format!("could not apply its changes: {refused}"));
-                }
-            }
+            (p, report.effects.as_slice(), actor)
+        })
+        .collect();
+    let asked: Vec<effects::Asked<'_>> = actors
+        .iter()
+        .map(|(p, effects, actor)| effects::Asked {
+            plugin: &p.plugin,
+            actor,
+            job_id: p.job.id,
+            effects,
+        })
+        .collect();
+    let mut verdicts = effects::apply_all(txn, &asked).await?.into_iter();
+    Ok(runs
+        .iter()
+        .map(|r| if asks(r) { verdicts.next() } else { None })
+        .collect())
+}
+
+/// A run's record, and whether it switched its plugin off: `applied` is what became of its
+/// effects; `current` keeps each plugin's failure count as this batch moves it.
+fn settle(
+    p: &Prepared,
+    started_at: chrono::DateTime<chrono::Utc>,
+    report: &RunReport,
+    applied: Option<Result<(), DomainError>>,
+    current: &mut HashMap<i64, plugin::Model>,
+) -> (plugin_run::ActiveModel, bool) {
+    let mut outcome = report.outcome;
+    let mut error = report.error.clone();
+    let mut actions = 0;
+    match applied {
+        Some(Ok(())) => actions = report.effects.len(),
+        Some(Err(refused)) => {
+            // The plugin asked for something the rules refuse: nothing was written.
+            outcome = Outcome::Error;
+            error = Some(format!("could not apply its changes: {refused}"));
         }
-        let plugin = current
-            .entry(p.plugin.id)
-            .or_insert_with(|| p.plugin.clone());
-        let mut disabled = false;
-        if outcome == Outcome::Ok {
-            plugin.consecutive_failures = 0;
-        } else {
-            plugin.consecutive_failures += 1;
-            if plugin.consecutive_failures >= DISABLE_AFTER_FAILURES && plugin.enabled {
-                let why = format!(
-                    "{}; the plugin was disabled after {DISABLE_AFTER_FAILURES} failed runs in a row",
-                    error.unwrap_or_default()
-                );
-                plugin.enabled = false;
-                plugin.disabled_reason = Some(why.clone());
-                error = Some(why);
-                disabled = true;
-            }
-        }
-        let record = plugin_run::ActiveModel {
-            workspace_id: Set(p.plugin.workspace_id),
-            plugin_id: Set(p.plugin.id),
-            trigger: Set(p.trigger.clone()),
-            outcome: Set(outcome.as_str().to_string()),
-            error: Set(error),
-            output: Set(Some(keep(&report.output)).filter(|o| !o.is_empty())),
-            started_at: Set(truncate(started_at)),
-            duration_micros: Set(i64::try_from(report.duration.as_micros()).unwrap_or(i64::MAX)),
-            host_micros: Set(i64::try_from(report.host_time.as_micros()).unwrap_or(i64::MAX)),
-            actions: Set(actions as i32),
-            ..Default::default()
-        };
-        Ok(Some((record, disabled)))
+        None => {}
     }
+    let plugin = current
+        .entry(p.plugin.id)
+        .or_insert_with(|| p.plugin.clone());
+    let mut disabled = false;
+    if outcome == Outcome::Ok {
+        plugin.consecutive_failures = 0;
+    } else {
+        plugin.consecutive_failures += 1;
+        if plugin.consecutive_failures >= DISABLE_AFTER_FAILURES && plugin.enabled {
+            let why = format!(
+                "{}; the plugin was disabled after {DISABLE_AFTER_FAILURES} failed runs in a row",
+                error.unwrap_or_default()
+            );
+            plugin.enabled = false;
+            plugin.disabled_reason = Some(why.clone());
+            error = Some(why);
+            disabled = true;
+        }
+    }
+    let record = plugin_run::ActiveModel {
+        workspace_id: Set(p.plugin.workspace_id),
+        plugin_id: Set(p.plugin.id),
+        trigger: Set(p.trigger.clone()),
+        outcome: Set(outcome.as_str().to_string()),
+        error: Set(error),
+        output: Set(Some(keep(&report.output)).filter(|o| !o.is_empty())),
+        started_at: Set(truncate(started_at)),
+        duration_micros: Set(i64::try_from(report.duration.as_micros()).unwrap_or(i64::MAX)),
+        host_micros: Set(i64::try_from(report.host_time.as_micros()).unwrap_or(i64::MAX)),
+        actions: Set(actions as i32),
+        ..Default::default()
+    };
+    (record, disabled)
 }
 
 /// How a plugin appears in the activity trail.

@@ -1,123 +1,150 @@
 //! The workspace as a running plugin sees it: conversation snapshots and teammate checks,
 //! read from the database within the plugin's own workspace only.
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+};
 
 use confab_plugins::Workspace;
 use confab_plugins::wit::{AppointmentInfo, ContactInfo, Conversation, TaskInfo};
-use entity::{appointment, contact, contact_tag, conversation, tag, task, user};
+use entity::{appointment, contact, conversation, task, user};
 
 use crate::domain::{AppointmentStatus, TaskStatus, now, scoped};
 use crate::error::DomainResult;
 use crate::ids;
 
+/// The most open tasks and upcoming appointments a snapshot carries.
+const OPEN_TASKS_SHOWN: usize = 100;
+const APPOINTMENTS_SHOWN: usize = 50;
+
 pub struct DbWorkspace {
     db: DatabaseConnection,
     workspace_id: i64,
     runtime: tokio::runtime::Handle,
+    /// Snapshots read for the whole wave before it ran, by conversation row id.
+    read_ahead: Arc<HashMap<i64, Conversation>>,
 }
 
 impl DbWorkspace {
     /// Must be created on the async runtime; its calls then run on a blocking thread.
-    pub fn new(db: DatabaseConnection, workspace_id: i64) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        workspace_id: i64,
+        read_ahead: Arc<HashMap<i64, Conversation>>,
+    ) -> Self {
         DbWorkspace {
             db,
             workspace_id,
             runtime: tokio::runtime::Handle::current(),
+            read_ahead,
         }
     }
+}
 
-    async fn snapshot(&self, id: i64) -> DomainResult<Option<Conversation>> {
-        let ws = self.workspace_id;
-        let Some(c) = scoped::find::<conversation::Entity>(&self.db, ws, id).await? else {
-            return Ok(None);
+/// The snapshots of the workspace's conversations `ids` (those that exist), by row id: five
+/// statements however many there are.
+pub async fn snapshots(
+    db: &impl ConnectionTrait,
+    ws: i64,
+    ids: &[i64],
+) -> DomainResult<HashMap<i64, Conversation>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let conversations = scoped::rows::<conversation::Entity>(ws)
+        .filter(conversation::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    let contact_ids: Vec<i64> = conversations.iter().map(|c| c.contact_id).collect();
+    let mut people: HashMap<i64, contact::Model> = scoped::rows::<contact::Entity>(ws)
+        .filter(contact::Column::Id.is_in(contact_ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
+    for (contact_id, name) in crate::domain::contacts::tags::names(db, ws, &contact_ids).await? {
+        tags.entry(contact_id).or_default().push(name);
+    }
+    let mut open_tasks: HashMap<i64, Vec<TaskInfo>> = HashMap::new();
+    for t in task::Entity::find()
+        .filter(task::Column::WorkspaceId.eq(ws))
+        .filter(task::Column::ConversationId.is_in(ids.iter().copied()))
+        .filter(task::Column::DeletedAt.is_null())
+        .filter(task::Column::Status.ne(TaskStatus::Completed.as_str()))
+        .order_by_asc(task::Column::Id)
+        .all(db)
+        .await?
+    {
+        let shown = open_tasks.entry(t.conversation_id).or_default();
+        if shown.len() < OPEN_TASKS_SHOWN {
+            shown.push(TaskInfo {
+                id: ids::encode("Task", t.id).0,
+                title: t.title,
+                status: t.status,
+                due_at: t.due_at.map(ms),
+                auto_created: t.auto_created,
+            });
+        }
+    }
+    let mut upcoming: HashMap<i64, Vec<AppointmentInfo>> = HashMap::new();
+    for a in appointment::Entity::find()
+        .filter(appointment::Column::WorkspaceId.eq(ws))
+        .filter(appointment::Column::ConversationId.is_in(ids.iter().copied()))
+        .filter(appointment::Column::Status.eq(AppointmentStatus::Scheduled.as_str()))
+        .filter(appointment::Column::StartsAt.gt(now()))
+        .order_by_asc(appointment::Column::StartsAt)
+        .order_by_asc(appointment::Column::Id)
+        .all(db)
+        .await?
+    {
+        let shown = upcoming.entry(a.conversation_id).or_default();
+        if shown.len() < APPOINTMENTS_SHOWN {
+            shown.push(AppointmentInfo {
+                id: ids::encode("Appointment", a.id).0,
+                title: a.title,
+                starts_at: ms(a.starts_at),
+                ends_at: ms(a.ends_at),
+            });
+        }
+    }
+    let mut out = HashMap::with_capacity(conversations.len());
+    for c in conversations {
+        let Some(person) = people.remove(&c.contact_id) else {
+            continue;
         };
-        let Some(person) = scoped::find::<contact::Entity>(&self.db, ws, c.contact_id).await?
-        else {
-            return Ok(None);
-        };
-        let tags: Vec<String> = tag::Entity::find()
-            .select_only()
-            .column(tag::Column::Name)
-            .inner_join_on_tags(c.contact_id)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        let open_tasks = task::Entity::find()
-            .filter(task::Column::WorkspaceId.eq(ws))
-            .filter(task::Column::ConversationId.eq(c.id))
-            .filter(task::Column::DeletedAt.is_null())
-            .filter(task::Column::Status.ne(TaskStatus::Completed.as_str()))
-            .order_by_asc(task::Column::Id)
-            .limit(100)
-            .all(&self.db)
-            .await?;
-        let upcoming = appointment::Entity::find()
-            .filter(appointment::Column::WorkspaceId.eq(ws))
-            .filter(appointment::Column::ConversationId.eq(c.id))
-            .filter(appointment::Column::Status.eq(AppointmentStatus::Scheduled.as_str()))
-            .filter(appointment::Column::StartsAt.gt(now()))
-            .order_by_asc(appointment::Column::StartsAt)
-            .limit(50)
-            .all(&self.db)
-            .await?;
-        let ms = |t: DateTime<Utc>| t.timestamp_millis();
-        Ok(Some(Conversation {
-            id: ids::encode("Conversation", c.id).0,
-            status: c.status,
-            starred: c.starred,
-            unread_count: u32::try_from(c.unread_count).unwrap_or(0),
-            last_message_at: c.last_message_at.map(ms),
-            contact: ContactInfo {
-                id: ids::encode("Contact", person.id).0,
-                name: crate::domain::messages::contact_label(&person),
-                email: person.email,
-                phone: person.phone,
-                tags,
-                status: person.status,
+        let mut contact_tags = tags.remove(&person.id).unwrap_or_default();
+        contact_tags.sort();
+        out.insert(
+            c.id,
+            Conversation {
+                id: ids::encode("Conversation", c.id).0,
+                status: c.status,
+                starred: c.starred,
+                unread_count: u32::try_from(c.unread_count).unwrap_or(0),
+                last_message_at: c.last_message_at.map(ms),
+                contact: ContactInfo {
+                    id: ids::encode("Contact", person.id).0,
+                    name: crate::domain::messages::contact_label(&person),
+                    email: person.email,
+                    phone: person.phone,
+                    tags: contact_tags,
+                    status: person.status,
+                },
+                open_tasks: open_tasks.remove(&c.id).unwrap_or_default(),
+                upcoming_appointments: upcoming.remove(&c.id).unwrap_or_default(),
             },
-            open_tasks: open_tasks
-                .into_iter()
-                .map(|t| TaskInfo {
-                    id: ids::encode("Task", t.id).0,
-                    title: t.title,
-                    status: t.status,
-                    due_at: t.due_at.map(ms),
-                    auto_created: t.auto_created,
-                })
-                .collect(),
-            upcoming_appointments: upcoming
-                .into_iter()
-                .map(|a| AppointmentInfo {
-                    id: ids::encode("Appointment", a.id).0,
-                    title: a.title,
-                    starts_at: ms(a.starts_at),
-                    ends_at: ms(a.ends_at),
-                })
-                .collect(),
-        }))
+        );
     }
+    Ok(out)
 }
 
-trait TagsOf {
-    fn inner_join_on_tags(self, contact_id: i64) -> Self;
-}
-
-impl TagsOf for sea_orm::Select<tag::Entity> {
-    /// The tags of one contact.
-    fn inner_join_on_tags(self, contact_id: i64) -> Self {
-        use sea_orm::sea_query::{Expr, ExprTrait, Query};
-        self.filter(
-            tag::Column::Id.in_subquery(
-                Query::select()
-                    .column(contact_tag::Column::TagId)
-                    .from(contact_tag::Entity)
-                    .and_where(Expr::col(contact_tag::Column::ContactId).eq(contact_id))
-                    .to_owned(),
-            ),
-        )
-        .order_by_asc(tag::Column::Name)
-    }
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
 }
 
 fn decode(id: &str, kind: &str) -> Result<i64, String> {
@@ -127,7 +154,13 @@ fn decode(id: &str, kind: &str) -> Result<i64, String> {
 impl Workspace for DbWorkspace {
     fn conversation(&self, id: &str) -> Result<Conversation, String> {
         let row = decode(id, "Conversation")?;
-        match self.runtime.block_on(self.snapshot(row)) {
+        if let Some(c) = self.read_ahead.get(&row) {
+            return Ok(c.clone());
+        }
+        let read = self
+            .runtime
+            .block_on(snapshots(&self.db, self.workspace_id, &[row]));
+        match read.map(|mut found| found.remove(&row)) {
             Ok(Some(c)) => Ok(c),
             Ok(None) => Err(format!("no conversation {id} in this workspace")),
             Err(e) => {

@@ -120,22 +120,32 @@ pub async fn reschedule_task(
 
 /// Puts a new task's reminder and overdue alert on the schedule (nothing to cancel yet).
 pub async fn schedule_task(db: &impl ConnectionTrait, t: &entity::task::Model) -> DomainResult<()> {
-    let prefix = format!("task:{}:", t.id);
+    schedule_many(db, task_occurrences(t)).await
+}
+
+/// A task's reminder and overdue alert as it now stands: none for completed or deleted tasks,
+/// nor for times already past.
+pub fn task_occurrences(t: &entity::task::Model) -> Vec<Occurrence<'static>> {
     if t.deleted_at.is_some() || t.status == crate::domain::TaskStatus::Completed.as_str() {
-        return Ok(());
+        return Vec::new();
     }
     let at = now();
-    if let Some(remind) = t.remind_at.filter(|r| *r > at) {
-        let key = format!("{prefix}remind:{}", remind.timestamp_micros());
-        let payload = serde_json::json!({ "taskId": t.id, "remindAt": remind });
-        schedule(db, t.workspace_id, TASK_REMINDER, &key, remind, payload).await?;
-    }
-    if let Some(due) = t.due_at.filter(|d| *d > at) {
-        let key = format!("{prefix}overdue:{}", due.timestamp_micros());
-        let payload = serde_json::json!({ "taskId": t.id, "dueAt": due });
-        schedule(db, t.workspace_id, TASK_OVERDUE, &key, due, payload).await?;
-    }
-    Ok(())
+    [
+        (t.remind_at, TASK_REMINDER, "remind", "remindAt"),
+        (t.due_at, TASK_OVERDUE, "overdue", "dueAt"),
+    ]
+    .into_iter()
+    .filter_map(|(when, kind, name, field)| {
+        let when = when.filter(|w| *w > at)?;
+        Some(Occurrence {
+            workspace_id: t.workspace_id,
+            kind,
+            key: format!("task:{}:{name}:{}", t.id, when.timestamp_micros()),
+            due_at: when,
+            payload: serde_json::json!({ "taskId": t.id, field: when }),
+        })
+    })
+    .collect()
 }
 
 pub const TASK_REMINDER: &str = "task.reminder";
