@@ -7,6 +7,9 @@ mod m20261125_000003_event_notify;
 mod m20261125_000004_plugin_artifacts;
 mod m20261126_000005_plugin_run_host_time;
 mod m20261130_000006_open_count_index;
+mod m20261130_000007_job_lane_indexes;
+
+pub use m20261130_000007_job_lane_indexes::{RUN_KINDS, SCHEDULED_KINDS};
 
 pub struct Migrator;
 
@@ -20,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_plugin_artifacts::Migration),
             Box::new(m20261126_000005_plugin_run_host_time::Migration),
             Box::new(m20261130_000006_open_count_index::Migration),
+            Box::new(m20261130_000007_job_lane_indexes::Migration),
         ]
     }
 }

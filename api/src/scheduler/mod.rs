@@ -59,6 +59,24 @@ pub enum Lane {
     PluginRuns,
 }
 
+impl Lane {
+    /// The lane's jobs, as SQL: word for word the condition of its partial index.
+    fn kinds(self) -> &'static str {
+        match self {
+            Lane::Scheduled => migration::SCHEDULED_KINDS,
+            Lane::PluginRuns => migration::RUN_KINDS,
+        }
+    }
+}
+
+/// The `n`-th bind parameter in `backend`'s SQL.
+fn param(backend: DbBackend, n: usize) -> String {
+    match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => "?".to_string(),
+    }
+}
+
 /// One worker's claim on jobs: takes due ones under a lease, marks them done, records
 /// failures. Shared by the scheduler and the plugin worker.
 pub struct Lease {
@@ -248,30 +266,21 @@ impl Lease {
     ) -> DomainResult<Vec<job::Model>> {
         let backend = db.get_database_backend();
         let at = now();
-        let (sql, lock) = match backend {
-            DbBackend::Postgres => ("$", " FOR UPDATE SKIP LOCKED"),
-            _ => ("?", ""),
+        let lock = match backend {
+            DbBackend::Postgres => " FOR UPDATE SKIP LOCKED",
+            _ => "",
         };
-        let p = |n: usize| {
-            if sql == "$" {
-                format!("${n}")
-            } else {
-                "?".to_string()
-            }
-        };
+        let p = |n| param(backend, n);
         let text = format!(
             "UPDATE jobs SET status = 'RUNNING', locked_by = {w}, locked_until = {until}, attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM jobs WHERE ((status = 'PENDING' AND due_at <= {now1}) \
-             OR (status = 'RUNNING' AND locked_until < {now2})) AND kind {lane} 'plugin.run.%' ORDER BY due_at, id LIMIT {limit}{lock}) RETURNING *",
+             OR (status = 'RUNNING' AND locked_until < {now2})) AND {kinds} ORDER BY due_at, id LIMIT {limit}{lock}) RETURNING *",
             w = p(1),
             until = p(2),
             now1 = p(3),
             now2 = p(4),
             limit = p(5),
-            lane = match self.lane {
-                Lane::Scheduled => "NOT LIKE",
-                Lane::PluginRuns => "LIKE",
-            },
+            kinds = self.lane.kinds(),
         );
         let stmt = Statement::from_sql_and_values(
             backend,
@@ -293,28 +302,23 @@ impl Lease {
         Ok(jobs)
     }
 
-    /// True when a job of this lane is due (or its lease ran out): a read, no lock.
+    /// True when a job of this lane is due (or its lease ran out): a read, no lock. Each half
+    /// walks its partial index from the front and stops at the first entry, however many
+    /// jobs are kept.
     pub async fn anything_due(&self, db: &DatabaseConnection) -> DomainResult<bool> {
-        use sea_orm::sea_query::ExprTrait;
+        let backend = db.get_database_backend();
         let at = now();
-        let mut q = job::Entity::find().filter(
-            sea_orm::Condition::any()
-                .add(
-                    job::Column::Status
-                        .eq(JobStatus::Pending.as_str())
-                        .and(job::Column::DueAt.lte(at)),
-                )
-                .add(
-                    job::Column::Status
-                        .eq(JobStatus::Running.as_str())
-                        .and(job::Column::LockedUntil.lt(at)),
-                ),
+        let text = format!(
+            "SELECT id FROM (SELECT id FROM jobs WHERE status = 'PENDING' AND {kinds} \
+             AND due_at <= {now1} ORDER BY due_at, id LIMIT 1) AS due \
+             UNION ALL SELECT id FROM (SELECT id FROM jobs WHERE status = 'RUNNING' AND {kinds} \
+             AND locked_until < {now2} ORDER BY locked_until LIMIT 1) AS lapsed",
+            kinds = self.lane.kinds(),
+            now1 = param(backend, 1),
+            now2 = param(backend, 2),
         );
-        q = match self.lane {
-            Lane::Scheduled => q.filter(job::Column::Kind.not_like("plugin.run.%")),
-            Lane::PluginRuns => q.filter(job::Column::Kind.like("plugin.run.%")),
-        };
-        Ok(q.one(db).await?.is_some())
+        let stmt = Statement::from_sql_and_values(backend, text, [at.into(), at.into()]);
+        Ok(!db.query_all_raw(stmt).await?.is_empty())
     }
 
     /// Marks `jobs` DONE inside `txn` in one statement; returns the ids that were still ours.
@@ -327,10 +331,7 @@ impl Lease {
             return Ok(Default::default());
         }
         let backend = txn.get_database_backend();
-        let p = |n: usize| match backend {
-            DbBackend::Postgres => format!("${n}"),
-            _ => "?".to_string(),
-        };
+        let p = |n| param(backend, n);
         let ids: Vec<String> = (0..jobs.len()).map(|i| p(i + 4)).collect();
         let text = format!(
             "UPDATE jobs SET status = {done}, finished_at = {at}, last_error = NULL \
