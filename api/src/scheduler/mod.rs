@@ -306,10 +306,20 @@ impl Lease {
     /// walks its partial index from the front and stops at the first entry, however many
     /// jobs are kept.
     pub async fn anything_due(&self, db: &DatabaseConnection) -> DomainResult<bool> {
-        let backend = db.get_database_backend();
         let at = now();
+        let stmt = self.due_query(db.get_database_backend(), "", at);
+        Ok(!db.query_all_raw(stmt).await?.is_empty())
+    }
+
+    /// `anything_due`'s statement, after `prefix` (`EXPLAIN QUERY PLAN ` in a test).
+    fn due_query(
+        &self,
+        backend: DbBackend,
+        prefix: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Statement {
         let text = format!(
-            "SELECT id FROM (SELECT id FROM jobs WHERE status = 'PENDING' AND {kinds} \
+            "{prefix}SELECT id FROM (SELECT id FROM jobs WHERE status = 'PENDING' AND {kinds} \
              AND due_at <= {now1} ORDER BY due_at, id LIMIT 1) AS due \
              UNION ALL SELECT id FROM (SELECT id FROM jobs WHERE status = 'RUNNING' AND {kinds} \
              AND locked_until < {now2} ORDER BY locked_until LIMIT 1) AS lapsed",
@@ -317,8 +327,7 @@ impl Lease {
             now1 = param(backend, 1),
             now2 = param(backend, 2),
         );
-        let stmt = Statement::from_sql_and_values(backend, text, [at.into(), at.into()]);
-        Ok(!db.query_all_raw(stmt).await?.is_empty())
+        Statement::from_sql_and_values(backend, text, [at.into(), at.into()])
     }
 
     /// Marks `jobs` DONE inside `txn` in one statement; returns the ids that were still ours.
@@ -487,5 +496,79 @@ mod tests {
             "{:?}",
             j.last_error
         );
+    }
+
+    #[tokio::test]
+    async fn each_lane_sees_only_its_own_due_jobs_through_its_partial_index() {
+        let t = crate::db::testing::workspace().await;
+        let (db, ws) = (t.db.clone(), t.admin.workspace_id);
+        let (runs, scheduled) = (Lease::new(Lane::PluginRuns), Lease::new(Lane::Scheduled));
+        let json = serde_json::json!({});
+        jobs::schedule(
+            &db,
+            ws,
+            "task.overdue",
+            "later",
+            now() + ChronoDuration::hours(1),
+            json.clone(),
+        )
+        .await
+        .expect("schedule");
+        assert!(!runs.anything_due(&db).await.expect("poll"));
+        assert!(!scheduled.anything_due(&db).await.expect("poll"));
+
+        jobs::schedule(
+            &db,
+            ws,
+            crate::domain::plugins::EVENT_RUN,
+            "run",
+            now(),
+            json.clone(),
+        )
+        .await
+        .expect("schedule");
+        assert!(runs.anything_due(&db).await.expect("poll"));
+        assert!(
+            !scheduled.anything_due(&db).await.expect("poll"),
+            "not the scheduler's"
+        );
+
+        // A run whose lease ran out is due again, for its own lane only.
+        assert_eq!(runs.claim(&db, 10).await.expect("claim").len(), 1);
+        assert!(!runs.anything_due(&db).await.expect("poll"), "leased");
+        job::Entity::update_many()
+            .col_expr(
+                job::Column::LockedUntil,
+                Expr::value(now() - ChronoDuration::seconds(1)),
+            )
+            .exec(&db)
+            .await
+            .expect("the lease runs out");
+        assert!(runs.anything_due(&db).await.expect("poll"));
+        assert!(!scheduled.anything_due(&db).await.expect("poll"));
+
+        // Both halves of each poll are index lookups, not scans of the table.
+        for (lease, index) in [
+            (&runs, "idx_jobs_due_runs"),
+            (&scheduled, "idx_jobs_due_scheduled"),
+        ] {
+            let plan = db
+                .query_all_raw(lease.due_query(DbBackend::Sqlite, "EXPLAIN QUERY PLAN ", now()))
+                .await
+                .expect("a plan");
+            let steps: Vec<String> = plan
+                .iter()
+                .filter_map(|r| r.try_get::<String>("", "detail").ok())
+                .collect();
+            assert!(steps.iter().any(|s| s.contains(index)), "{steps:?}");
+            assert!(
+                steps.iter().any(|s| s.contains("idx_jobs_leases")),
+                "{steps:?}"
+            );
+            assert!(
+                !steps.iter().any(|s| s.starts_with("SCAN jobs")),
+                "{steps:?}"
+            );
+        }
     }
 }
