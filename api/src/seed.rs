@@ -375,6 +375,7 @@ pub async fn seed(db: &DatabaseConnection, plan: &Plan) -> DomainResult<Seeded> 
         });
     }
     bulk(&txn, appointments, 14).await?;
+    schedule_alerts(&txn, ws).await?;
     txn.commit().await?;
     if plan.opportunities > 0 {
         opportunities(
@@ -582,6 +583,32 @@ where
             .await?;
     }
     Ok(())
+}
+
+/// What the app would have scheduled for the seeded tasks and appointments: each open
+/// task's overdue alert and each upcoming appointment's reminders (times already past get
+/// none), so a seeded workspace alerts as a used one would, and its job queue holds what a
+/// used one's does.
+async fn schedule_alerts(db: &impl ConnectionTrait, ws: i64) -> DomainResult<()> {
+    use crate::scheduler::jobs;
+    let workspace = entity::workspace::Entity::find_by_id(ws).one(db).await?;
+    let minutes = jobs::reminder_minutes(workspace.as_ref());
+    let mut due = Vec::new();
+    for t in crate::domain::scoped::rows::<task::Entity>(ws)
+        .all(db)
+        .await?
+    {
+        due.extend(jobs::task_occurrences(&t));
+    }
+    for a in crate::domain::scoped::rows::<appointment::Entity>(ws)
+        .all(db)
+        .await?
+    {
+        due.extend(jobs::appointment_occurrences(&a, &minutes));
+    }
+    let created_at = now();
+    let rows = due.into_iter().map(|o| jobs::row(o, created_at)).collect();
+    bulk(db, rows, 9).await
 }
 
 /// The ids of a new workspace's rows of one table, in insert order.

@@ -84,6 +84,35 @@ async fn seed_writes_a_deterministic_long_tailed_workspace_the_api_serves() {
         .await;
     assert_eq!(d["tasks"]["totalCount"], 25);
     assert_eq!(d["contacts"]["totalCount"], 40);
+    // Open tasks due later have their overdue alert pending, as if they had been created
+    // through the API; upcoming appointments their reminders.
+    let d = client
+        .ok(
+            "{ tasks(first: 25) { edges { node { status dueAt } } }
+               jobs(status: PENDING, first: 100) { edges { node { kind dueAt } } } }",
+            json!({}),
+        )
+        .await;
+    let now = chrono::Utc::now();
+    let later =
+        |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap() > now;
+    let open_and_later = d["tasks"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"]["status"] != "COMPLETED" && later(&e["node"]["dueAt"]))
+        .count();
+    let pending: Vec<&Value> = d["jobs"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"])
+        .collect();
+    let of = |kind: &str| pending.iter().filter(|j| j["kind"] == kind).count();
+    assert!(open_and_later > 0);
+    assert_eq!(of("task.overdue"), open_and_later, "{pending:?}");
+    assert!(of("appointment.reminder") > 0, "{pending:?}");
+    assert!(pending.iter().all(|j| later(&j["dueAt"])), "{pending:?}");
     // Deals in a pipeline, and custom fields of every type set on about half the contacts.
     let d = client
         .ok(

@@ -52,18 +52,7 @@ pub async fn schedule_many(
         return Ok(());
     }
     let created_at = now();
-    let rows = all.into_iter().map(|o| job::ActiveModel {
-        workspace_id: Set(o.workspace_id),
-        kind: Set(o.kind.to_string()),
-        unique_key: Set(o.key),
-        payload: Set(o.payload),
-        status: Set(JobStatus::Pending.as_str().into()),
-        due_at: Set(o.due_at),
-        attempts: Set(0),
-        max_attempts: Set(MAX_ATTEMPTS),
-        created_at: Set(created_at),
-        ..Default::default()
-    });
+    let rows = all.into_iter().map(|o| row(o, created_at));
     let on_conflict = OnConflict::column(job::Column::UniqueKey)
         .update_columns([
             job::Column::Status,
@@ -86,6 +75,22 @@ pub async fn schedule_many(
         .exec_without_returning(db)
         .await?;
     Ok(())
+}
+
+/// A new pending job's row.
+pub fn row(o: Occurrence<'_>, created_at: DateTime<Utc>) -> job::ActiveModel {
+    job::ActiveModel {
+        workspace_id: Set(o.workspace_id),
+        kind: Set(o.kind.to_string()),
+        unique_key: Set(o.key),
+        payload: Set(o.payload),
+        status: Set(JobStatus::Pending.as_str().into()),
+        due_at: Set(o.due_at),
+        attempts: Set(0),
+        max_attempts: Set(MAX_ATTEMPTS),
+        created_at: Set(created_at),
+        ..Default::default()
+    }
 }
 
 /// Cancels the pending jobs whose key starts with `prefix` (e.g. every job of one task).
@@ -167,26 +172,43 @@ pub async fn reschedule_appointment(
     let ws = entity::workspace::Entity::find_by_id(a.workspace_id)
         .one(db)
         .await?;
-    let minutes: Vec<i64> = ws
-        .and_then(|w| serde_json::from_value(w.appointment_reminder_minutes).ok())
+    let minutes = reminder_minutes(ws.as_ref());
+    schedule_many(db, appointment_occurrences(a, &minutes)).await
+}
+
+/// How long before its appointments a workspace wants reminders, in minutes.
+pub fn reminder_minutes(ws: Option<&entity::workspace::Model>) -> Vec<i64> {
+    ws.and_then(|w| serde_json::from_value(w.appointment_reminder_minutes.clone()).ok())
         .unwrap_or_else(|| {
             crate::domain::workspaces::DEFAULT_REMINDER_MINUTES
                 .iter()
                 .map(|m| i64::from(*m))
                 .collect()
-        });
-    let at = now();
-    for m in minutes {
-        let due = a.starts_at - chrono::Duration::minutes(m);
-        if due <= at {
-            continue;
-        }
-        let key = format!("{prefix}remind:{m}:{}", a.starts_at.timestamp_micros());
-        let payload =
-            serde_json::json!({ "appointmentId": a.id, "minutes": m, "startsAt": a.starts_at });
-        schedule(db, a.workspace_id, APPOINTMENT_REMINDER, &key, due, payload).await?;
+        })
+}
+
+/// A scheduled appointment's reminders, `minutes` before it starts; none for times past.
+pub fn appointment_occurrences(
+    a: &entity::appointment::Model,
+    minutes: &[i64],
+) -> Vec<Occurrence<'static>> {
+    if a.status != crate::domain::AppointmentStatus::Scheduled.as_str() {
+        return Vec::new();
     }
-    Ok(())
+    let at = now();
+    minutes
+        .iter()
+        .filter_map(|&m| {
+            let due = a.starts_at - chrono::Duration::minutes(m);
+            (due > at).then(|| Occurrence {
+                workspace_id: a.workspace_id,
+                kind: APPOINTMENT_REMINDER,
+                key: format!("appointment:{}:remind:{m}:{}", a.id, a.starts_at.timestamp_micros()),
+                due_at: due,
+                payload: serde_json::json!({ "appointmentId": a.id, "minutes": m, "startsAt": a.starts_at }),
+            })
+        })
+        .collect()
 }
 
 pub const OVERDUE_DIGEST: &str = "cron.overdue_digest";
