@@ -50,14 +50,14 @@ pub struct PluginHost {
 impl PluginHost {
     pub fn new() -> Result<Arc<PluginHost>, String> {
         let runtime = Runtime::new()?;
-        // Runs mostly wait on their host lookups (database reads), so more run at once than
-        // there are cores; the wasm itself takes tens of microseconds.
+        // One run per core at a time: a run's conversation is read ahead for its wave, so it
+        // mostly computes (tens of microseconds), and more at once would only take turns.
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Arc::new(PluginHost {
             engine_key: runtime.engine_key(),
             runtime,
             compiled: Mutex::default(),
-            slots: Arc::new(Semaphore::new(cores * 2)),
+            slots: Arc::new(Semaphore::new(cores)),
         }))
     }
 
@@ -316,7 +316,7 @@ impl Worker {
         Ok(out)
     }
 
-    /// Runs a wave side by side (one sandbox per run, at most two per core), then applies and
+    /// Runs a wave side by side (one sandbox per run, at most one per core), then applies and
     /// records all of it in one transaction.
     async fn run_wave(
         &self,
