@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use serde_json::{Value, json};
 
@@ -106,13 +107,13 @@ impl Found {
             }
             if !teammates.is_empty() {
                 let ids: Vec<i64> = user::Entity::find()
+                    .select_only()
+                    .column(user::Column::Id)
                     .filter(user::Column::WorkspaceId.eq(ws))
                     .filter(user::Column::Id.is_in(teammates))
+                    .into_tuple()
                     .all(txn)
-                    .await?
-                    .into_iter()
-                    .map(|u| u.id)
-                    .collect();
+                    .await?;
                 found.teammates.extend(ids.into_iter().map(|id| (ws, id)));
             }
         }

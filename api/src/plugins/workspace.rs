@@ -70,29 +70,25 @@ pub async fn snapshots(
     for (contact_id, name) in crate::domain::contacts::tags::names(db, ws, &contact_ids).await? {
         tags.entry(contact_id).or_default().push(name);
     }
-    let mut open_tasks: HashMap<i64, Vec<TaskInfo>> = HashMap::new();
-    for t in task::Entity::find()
+    let tasks = task::Entity::find()
         .filter(task::Column::WorkspaceId.eq(ws))
         .filter(task::Column::ConversationId.is_in(ids.iter().copied()))
         .filter(task::Column::DeletedAt.is_null())
         .filter(task::Column::Status.ne(TaskStatus::Completed.as_str()))
         .order_by_asc(task::Column::Id)
         .all(db)
-        .await?
-    {
-        let shown = open_tasks.entry(t.conversation_id).or_default();
-        if shown.len() < OPEN_TASKS_SHOWN {
-            shown.push(TaskInfo {
-                id: ids::encode("Task", t.id).0,
-                title: t.title,
-                status: t.status,
-                due_at: t.due_at.map(ms),
-                auto_created: t.auto_created,
-            });
-        }
-    }
-    let mut upcoming: HashMap<i64, Vec<AppointmentInfo>> = HashMap::new();
-    for a in appointment::Entity::find()
+        .await?;
+    let mut open_tasks = capped(tasks, OPEN_TASKS_SHOWN, |t| {
+        let info = TaskInfo {
+            id: ids::encode("Task", t.id).0,
+            title: t.title,
+            status: t.status,
+            due_at: t.due_at.map(ms),
+            auto_created: t.auto_created,
+        };
+        (t.conversation_id, info)
+    });
+    let appointments = appointment::Entity::find()
         .filter(appointment::Column::WorkspaceId.eq(ws))
         .filter(appointment::Column::ConversationId.is_in(ids.iter().copied()))
         .filter(appointment::Column::Status.eq(AppointmentStatus::Scheduled.as_str()))
@@ -100,18 +96,16 @@ pub async fn snapshots(
         .order_by_asc(appointment::Column::StartsAt)
         .order_by_asc(appointment::Column::Id)
         .all(db)
-        .await?
-    {
-        let shown = upcoming.entry(a.conversation_id).or_default();
-        if shown.len() < APPOINTMENTS_SHOWN {
-            shown.push(AppointmentInfo {
-                id: ids::encode("Appointment", a.id).0,
-                title: a.title,
-                starts_at: ms(a.starts_at),
-                ends_at: ms(a.ends_at),
-            });
-        }
-    }
+        .await?;
+    let mut upcoming = capped(appointments, APPOINTMENTS_SHOWN, |a| {
+        let info = AppointmentInfo {
+            id: ids::encode("Appointment", a.id).0,
+            title: a.title,
+            starts_at: ms(a.starts_at),
+            ends_at: ms(a.ends_at),
+        };
+        (a.conversation_id, info)
+    });
     let mut out = HashMap::with_capacity(conversations.len());
     for c in conversations {
         let Some(person) = people.remove(&c.contact_id) else {
@@ -141,6 +135,19 @@ pub async fn snapshots(
         );
     }
     Ok(out)
+}
+
+/// `rows` as `each` turns them into (conversation, item), grouped by conversation in the
+/// order read, at most `cap` per conversation.
+fn capped<R, T>(rows: Vec<R>, cap: usize, each: impl Fn(R) -> (i64, T)) -> HashMap<i64, Vec<T>> {
+    let mut out: HashMap<i64, Vec<T>> = HashMap::new();
+    for (conversation, item) in rows.into_iter().map(each) {
+        let shown = out.entry(conversation).or_default();
+        if shown.len() < cap {
+            shown.push(item);
+        }
+    }
+    out
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
