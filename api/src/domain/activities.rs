@@ -84,15 +84,12 @@ pub async fn record_many(
     let rows = activity::Entity::insert_many(changes.into_iter().map(row))
         .exec_with_returning(db)
         .await?;
-    let in_order = rows.len() == expected.len()
-        && rows.iter().zip(&expected).all(|(r, (kind, conversation))| {
-            r.kind == kind.as_str() && r.conversation_id == *conversation
-        });
-    if !in_order {
-        return Err(crate::error::DomainError::Internal(
-            "new activities came back out of order".into(),
-        ));
-    }
+    super::returned_in_order(
+        &rows,
+        expected.iter(),
+        |r, (kind, conversation)| r.kind == kind.as_str() && r.conversation_id == *conversation,
+        "activities",
+    )?;
     let caused: Vec<(&activity::Model, &Actor)> = rows.iter().zip(actors).collect();
     crate::domain::plugins::enqueue_runs(db, &caused).await?;
     Ok(rows)

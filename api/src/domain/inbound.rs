@@ -340,19 +340,17 @@ async fn store_batch(
     )
     .exec_with_returning(txn)
     .await?;
-    let in_order = messages.len() == fresh.len()
-        && fresh.iter().zip(&messages).all(|(&i, row)| {
-            let m = &batch[i];
+    super::returned_in_order(
+        &messages,
+        fresh.iter().map(|&i| &batch[i]),
+        |row, m| {
             row.conversation_id == conversation_of(m)
                 && row.created_at == m.received_at
                 && row.external_id == m.external_id
                 && row.body == m.body
-        });
-    if !in_order {
-        return Err(DomainError::Internal(
-            "batched messages came back out of order".into(),
-        ));
-    }
+        },
+        "messages",
+    )?;
 
     // Each message applied in turn to its conversation and contact, as one at a time would.
     let mut arrivals: HashMap<i64, Arrival> = HashMap::new();

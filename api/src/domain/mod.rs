@@ -52,6 +52,23 @@ impl Scope {
     }
 }
 
+/// Checks that the rows a multi-row insert returned came back in the order they were sent
+/// (each `sent` item matching its row by `same`), which the code after it relies on rather
+/// than trusts; `what` names them in the error.
+pub fn returned_in_order<R, S>(
+    rows: &[R],
+    sent: impl ExactSizeIterator<Item = S>,
+    same: impl Fn(&R, S) -> bool,
+    what: &str,
+) -> crate::error::DomainResult<()> {
+    if rows.len() == sent.len() && rows.iter().zip(sent).all(|(r, s)| same(r, s)) {
+        return Ok(());
+    }
+    Err(crate::error::DomainError::Internal(format!(
+        "new {what} came back out of order"
+    )))
+}
+
 /// The current time at the precision both databases keep (microseconds), as the process's
 /// clock says: the system clock, moved forward by `clock::advance` when the test clock is on.
 pub fn now() -> DateTime<Utc> {

@@ -315,16 +315,15 @@ impl<'a> Writes<'a> {
             created = task::Entity::insert_many(tasks.iter().map(|t| t.row.clone()))
                 .exec_with_returning(txn)
                 .await?;
-            let in_order = created.len() == tasks.len()
-                && created.iter().zip(&tasks).all(|(row, t)| {
+            crate::domain::returned_in_order(
+                &created,
+                tasks.iter(),
+                |row, t| {
                     t.row.conversation_id.as_ref() == &row.conversation_id
                         && t.row.title.as_ref() == &row.title
-                });
-            if !in_order {
-                return Err(DomainError::Internal(
-                    "new tasks came back out of order".into(),
-                ));
-            }
+                },
+                "tasks",
+            )?;
         }
         let mut told = Vec::new();
         for (row, t) in created.iter().zip(&tasks) {
