@@ -134,6 +134,14 @@ async fn an_uploaded_follow_up_plugin_creates_one_follow_up_task_per_conversatio
     assert_eq!(runs[0]["actions"], 0, "the newest run created nothing");
     assert_eq!(runs[1]["actions"], 1);
     assert_eq!(tasks(&admin, &conversation).await.len(), 1);
+    // A run's job leaves the queue once the run is recorded: the record is its history.
+    let queued = admin
+        .ok(
+            "{ jobs(kind: \"plugin.run.event\") { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(queued["jobs"]["totalCount"], 0);
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! Where plugins run. The worker takes queued runs (`plugin.run.*` jobs, queued in the same
 //! transaction as the event that caused them, or by a plugin's cron schedule), runs each in
 //! a fresh sandbox off the request path and outside any transaction, then applies what the
-//! successful runs asked for, records every run and marks the jobs done in one transaction.
+//! successful runs asked for, records every run and finishes the jobs (deletes them: the run
+//! records are their history) in one transaction.
 //!
 //! Runs of one plugin on one conversation within a batch go in order, each seeing what the
 //! one before it did ("waves"); different conversations run side by side, up to one run per
@@ -281,7 +282,7 @@ impl Worker {
             .collect())
     }
 
-    /// A run with nothing left to do: its job is done.
+    /// A run with nothing left to do: its job is finished (deleted) without a record.
     async fn skip(&self, j: &job::Model) -> DomainResult<()> {
         let txn = self.db.begin().await?;
         self.lease.done(&txn, j).await?;

@@ -330,7 +330,10 @@ impl Lease {
         Statement::from_sql_and_values(backend, text, [at.into(), at.into()])
     }
 
-    /// Marks `jobs` DONE inside `txn` in one statement; returns the ids that were still ours.
+    /// Finishes `jobs` inside `txn` in one statement; returns the ids that were still ours.
+    /// A scheduled job stays, DONE, for the retention period (the admin view lists it). A
+    /// plugin run's job is deleted: its run record (`plugin_runs`) is its history, and kept
+    /// it would leave a row per event in the queue for the retention week.
     pub async fn done_many(
         &self,
         txn: &DatabaseTransaction,
@@ -341,20 +344,25 @@ impl Lease {
         }
         let backend = txn.get_database_backend();
         let p = |n| param(backend, n);
-        let ids: Vec<String> = (0..jobs.len()).map(|i| p(i + 4)).collect();
+        let (finish, mut values): (String, Vec<sea_orm::Value>) = match self.lane {
+            Lane::Scheduled => (
+                format!(
+                    "UPDATE jobs SET status = {}, finished_at = {}, last_error = NULL",
+                    p(1),
+                    p(2)
+                ),
+                vec![JobStatus::Done.as_str().into(), now().into()],
+            ),
+            Lane::PluginRuns => ("DELETE FROM jobs".to_string(), Vec::new()),
+        };
+        let me = values.len() + 1;
+        let ids: Vec<String> = (0..jobs.len()).map(|i| p(me + 1 + i)).collect();
         let text = format!(
-            "UPDATE jobs SET status = {done}, finished_at = {at}, last_error = NULL \
-             WHERE status = 'RUNNING' AND locked_by = {me} AND id IN ({ids}) RETURNING id",
-            done = p(1),
-            at = p(2),
-            me = p(3),
-            ids = ids.join(", "),
+            "{finish} WHERE status = 'RUNNING' AND locked_by = {} AND id IN ({}) RETURNING id",
+            p(me),
+            ids.join(", "),
         );
-        let mut values: Vec<sea_orm::Value> = vec![
-            JobStatus::Done.as_str().into(),
-            now().into(),
-            self.worker.clone().into(),
-        ];
+        values.push(self.worker.clone().into());
         values.extend(jobs.iter().map(|j| sea_orm::Value::from(j.id)));
         let rows = txn
             .query_all_raw(Statement::from_sql_and_values(backend, text, values))
@@ -365,19 +373,10 @@ impl Lease {
             .collect())
     }
 
-    /// Marks `j` DONE inside `txn`; false when it is no longer ours (its lease ran out and
-    /// another worker took it), and then nothing else may be applied.
+    /// Finishes `j` inside `txn` (as [`Lease::done_many`]); false when it is no longer ours
+    /// (its lease ran out and another worker took it), and then nothing else may be applied.
     pub async fn done(&self, txn: &DatabaseTransaction, j: &job::Model) -> DomainResult<bool> {
-        let done = job::Entity::update_many()
-            .col_expr(job::Column::Status, Expr::value(JobStatus::Done.as_str()))
-            .col_expr(job::Column::FinishedAt, Expr::value(now()))
-            .col_expr(job::Column::LastError, Expr::value(Option::<String>::None))
-            .filter(job::Column::Id.eq(j.id))
-            .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
-            .filter(job::Column::LockedBy.eq(self.worker.as_str()))
-            .exec(txn)
-            .await?;
-        Ok(done.rows_affected == 1)
+        Ok(self.done_many(txn, &[j]).await?.contains(&j.id))
     }
 
     /// Records a failed try: back to PENDING with backoff, or FAILED after the last attempt.
@@ -496,6 +495,48 @@ mod tests {
             "{:?}",
             j.last_error
         );
+    }
+
+    #[tokio::test]
+    async fn a_finished_run_leaves_the_queue_and_a_finished_scheduled_job_stays_done() {
+        let t = crate::db::testing::workspace().await;
+        let (db, ws) = (t.db.clone(), t.admin.workspace_id);
+        for (kind, key) in [
+            (crate::domain::plugins::EVENT_RUN, "run"),
+            ("task.overdue", "alert"),
+        ] {
+            jobs::schedule(&db, ws, kind, key, now(), serde_json::json!({}))
+                .await
+                .expect("schedule");
+        }
+        for lane in [Lane::PluginRuns, Lane::Scheduled] {
+            let lease = Lease::new(lane);
+            let claimed = lease.claim(&db, 10).await.expect("claim");
+            assert_eq!(claimed.len(), 1, "{lane:?} takes its own job");
+            // Another worker's lease is not ours to finish.
+            let txn = db.begin().await.expect("begin");
+            assert!(
+                !Lease::new(lane)
+                    .done(&txn, &claimed[0])
+                    .await
+                    .expect("done"),
+                "{lane:?}"
+            );
+            assert!(
+                lease.done(&txn, &claimed[0]).await.expect("done"),
+                "{lane:?}"
+            );
+            txn.commit().await.expect("commit");
+        }
+        let left: Vec<(String, String)> = job::Entity::find()
+            .filter(job::Column::UniqueKey.is_in(["run", "alert"]))
+            .all(&db)
+            .await
+            .expect("read")
+            .into_iter()
+            .map(|j| (j.unique_key, j.status))
+            .collect();
+        assert_eq!(left, [("alert".to_string(), "DONE".to_string())]);
     }
 
     #[tokio::test]
