@@ -24,6 +24,18 @@ pub fn default_pool_size(url: &str) -> u32 {
 /// A pool of at most `max` connections: background workers get their own, so requests
 /// waiting on the write lock never starve them of connections (and the other way round).
 pub async fn connect_pool(url: &str, max: u32) -> Result<DatabaseConnection, DbErr> {
+    Database::connect(options(url, max)?).await
+}
+
+/// A pool of at most `max` connections opened on first use, each in the runtime that first
+/// uses it: the ingest writer's, on its own thread (`ingest.rs`).
+pub async fn connect_lazy(url: &str, max: u32) -> Result<DatabaseConnection, DbErr> {
+    let mut opts = options(url, max)?;
+    opts.connect_lazy(true);
+    Database::connect(opts).await
+}
+
+fn options(url: &str, max: u32) -> Result<ConnectOptions, DbErr> {
     if let Some(path) = sqlite_file(url)
         && let Some(dir) = std::path::Path::new(&path).parent()
         && !dir.as_os_str().is_empty()
@@ -46,7 +58,7 @@ pub async fn connect_pool(url: &str, max: u32) -> Result<DatabaseConnection, DbE
     } else {
         opts.max_connections(max);
     }
-    Database::connect(opts).await
+    Ok(opts)
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {

@@ -58,14 +58,24 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let background_db = db.clone();
     let statements = config.debug_statements.then(|| {
         let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let c = counter.clone();
-        db.set_metric_callback(move |info| {
-            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::debug!(target: "confab::statements", micros = info.elapsed.as_micros() as u64, sql = %info.statement.sql, "statement");
-        });
+        count_statements(&mut db, &counter);
         tracing::warn!("counting SQL statements on /debug/statements (CONFAB_DEBUG_STATEMENTS)");
         counter
     });
+    // The ingest writer's connections: on PostgreSQL its own two, opened from its thread;
+    // on SQLite the shared pool (one writer either way, and `sqlite::memory:` stays one
+    // database). Its statements are a request's, and counted as such.
+    let ingest_db = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            let mut own = db::connect_lazy(&config.database_url, 2).await?;
+            if let Some(counter) = &statements {
+                count_statements(&mut own, counter);
+            }
+            own
+        }
+        _ => db.clone(),
+    };
+    let ingest = ingest::Ingest::start(ingest_db).context("cannot start the ingest writer")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -81,6 +91,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot start the plugin runtime: {e}"))?;
     let (mut router, dispatcher) = app(
         db,
+        ingest,
         background_db.clone(),
         &config,
         bus.clone(),
@@ -162,10 +173,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Counts `db`'s statements on `counter` and logs each (target `confab::statements`).
+fn count_statements(db: &mut DatabaseConnection, counter: &Arc<std::sync::atomic::AtomicU64>) {
+    let c = counter.clone();
+    db.set_metric_callback(move |info| {
+        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!(target: "confab::statements", micros = info.elapsed.as_micros() as u64, sql = %info.statement.sql, "statement");
+    });
+}
+
 /// The router and the outbox dispatcher for an open, migrated database; `background` is the
 /// handle the dispatcher uses.
+#[allow(clippy::too_many_arguments)]
 pub fn app(
     db: DatabaseConnection,
+    ingest: ingest::Ingest,
     background: DatabaseConnection,
     config: &Config,
     bus: realtime::Bus,
@@ -177,7 +199,7 @@ pub fn app(
     let state = Arc::new(graphql::State {
         db: db.clone(),
         dispatcher: handle.clone(),
-        ingest: ingest::Ingest::start(db.clone()),
+        ingest,
         bus: bus.clone(),
         scheduler,
         plugins,
