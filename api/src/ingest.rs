@@ -41,7 +41,7 @@ impl Ingest {
     /// so its time is mostly waiting for answers; on the server's shared runtime, busy with
     /// requests and background work, each answer waited again for the writer's turn. Give
     /// it connections opened from its own thread (`db::connect_lazy`), so their replies wake
-    /// it directly (docs/benchmarks.md: ingest with the follow-up plugin 1.5x).
+    /// it directly (docs/benchmarks.md: ingest with the follow-up plugin +23%, alone +18%).
     pub fn start(db: DatabaseConnection) -> std::io::Result<Ingest> {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let runtime = tokio::runtime::Builder::new_current_thread()
