@@ -2,17 +2,22 @@
 //!
 //! `receiveMessage` checks its input, queues it and waits for its answer. A writer takes
 //! everything queued (up to `MAX_BATCH` messages) and stores it in one transaction with a
-//! fixed number of statements (`inbound::receive_batch`). Under load the next batch gathers
-//! while one commits, so many messages share the cost of a transaction; a message that
-//! arrives alone is a batch of one and waits for nobody. When a batch fails (a racing first
-//! message from the same address, say), each of its messages is stored on its own, so one
-//! message's trouble is its own and nothing is lost.
+//! fixed number of statements (`inbound::stage_batch`). Under load the next batch gathers
+//! while one is written, so many messages share the cost of a transaction; a message that
+//! arrives alone is a batch of one and waits for nobody. A batch's commit (its WAL flush) goes
+//! on in the background while the writer writes the next batch, unless the two share an
+//! address or an external id. When a batch fails (a racing first message from the same
+//! address, say), each of its messages is stored on its own, so one message's trouble is its
+//! own and nothing is lost.
+use std::collections::HashSet;
+
 use futures::FutureExt;
 use sea_orm::DatabaseConnection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::Scope;
+use crate::domain::addresses::Address;
 use crate::domain::inbound::{self, Checked, Inbound, Received};
+use crate::domain::{Channel, Scope};
 use crate::error::{DomainError, DomainResult};
 
 /// The most messages one transaction stores.
@@ -69,34 +74,65 @@ impl Ingest {
 
 async fn writer(db: DatabaseConnection, mut jobs: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut committing: Vec<Committing> = Vec::new();
     loop {
         if jobs.recv_many(&mut batch, MAX_BATCH).await == 0 {
-            return; // every sender is gone: the server is stopping
+            // Every sender is gone: the server is stopping.
+            for c in committing {
+                c.settle().await;
+            }
+            return;
         }
         let (messages, replies): (Vec<Checked>, Vec<_>) =
             batch.drain(..).map(|j| (j.message, j.reply)).unzip();
         // A bug must not take the writer down with it: the batch's callers get an error
         // (their reply senders drop) and the next batch goes on.
-        let stored = std::panic::AssertUnwindSafe(store(&db, messages, replies))
+        let written = std::panic::AssertUnwindSafe(write(&db, messages, replies, &mut committing))
             .catch_unwind()
             .await;
-        if stored.is_err() {
+        if written.is_err() {
             tracing::error!("the ingest writer panicked storing a batch");
         }
     }
 }
 
-async fn store(
+type Reply = oneshot::Sender<DomainResult<Received>>;
+
+/// Writes one batch while the ones before it commit, unless they share an address or an
+/// external id: then it waits for those commits first (so messages from one contact apply in
+/// the order they arrived, and a new contact is created once). The batch's own commit goes
+/// on in the background, and its callers are answered once it is done; the commit waits on
+/// nothing but the database (were it to wait for the commit before it, a failed commit
+/// whose messages are then stored one by one could wait on this batch's locks: a circle).
+/// The writer's connections bound how many are under way.
+async fn write(
     db: &DatabaseConnection,
     messages: Vec<Checked>,
-    replies: Vec<oneshot::Sender<DomainResult<Received>>>,
+    replies: Vec<Reply>,
+    committing: &mut Vec<Committing>,
 ) {
-    match inbound::receive_batch(db, &messages).await {
-        Ok(received) => {
-            for (reply, r) in replies.into_iter().zip(received) {
-                // A caller that went away still has its message stored.
-                let _ = reply.send(Ok(r));
-            }
+    committing.retain(|c| !c.done.is_finished());
+    let touches = touched(&messages);
+    let (before, apart): (Vec<_>, Vec<_>) = std::mem::take(committing)
+        .into_iter()
+        .partition(|c| !c.touches.is_disjoint(&touches));
+    *committing = apart;
+    for c in before {
+        c.settle().await;
+    }
+    match inbound::stage_batch(db, &messages).await {
+        Ok((txn, received)) => {
+            let db = db.clone();
+            let done = tokio::spawn(async move {
+                match txn.commit().await {
+                    Ok(()) => answer(replies, received),
+                    Err(e) => {
+                        tracing::warn!(messages = messages.len(), error = %e, "batch commit failed; one by one");
+                        one_by_one(&db, &messages, replies).await;
+                    }
+                }
+            });
+            committing.push(Committing { touches, done });
         }
         Err(e) => {
             if e.is_unique_violation() {
@@ -107,9 +143,56 @@ async fn store(
             } else {
                 tracing::warn!(messages = messages.len(), error = %e, "batch failed; one by one");
             }
-            for (m, reply) in messages.iter().zip(replies) {
-                let _ = reply.send(inbound::receive_checked(db, m).await);
-            }
+            one_by_one(db, &messages, replies).await;
         }
+    }
+}
+
+/// What a batch's messages touch, for telling whether two batches may be written side by
+/// side.
+#[derive(PartialEq, Eq, Hash)]
+enum Touch {
+    Address(i64, Address),
+    External(i64, Channel, String),
+}
+
+fn touched(messages: &[Checked]) -> HashSet<Touch> {
+    let mut touches = HashSet::with_capacity(messages.len() * 2);
+    for m in messages {
+        let ws = m.scope.workspace_id;
+        touches.insert(Touch::Address(ws, m.address.clone()));
+        if let Some(ext) = &m.external_id {
+            touches.insert(Touch::External(ws, m.channel, ext.clone()));
+        }
+    }
+    touches
+}
+
+/// A batch whose statements have run and whose commit is under way.
+struct Committing {
+    touches: HashSet<Touch>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Committing {
+    /// Waits until the batch is committed and answered (or stored one by one).
+    async fn settle(self) {
+        if self.done.await.is_err() {
+            tracing::error!("the ingest writer panicked committing a batch");
+        }
+    }
+}
+
+fn answer(replies: Vec<Reply>, received: Vec<Received>) {
+    for (reply, r) in replies.into_iter().zip(received) {
+        // A caller that went away still has its message stored.
+        let _ = reply.send(Ok(r));
+    }
+}
+
+/// Stores each message in its own transaction: one message's trouble stays its own.
+async fn one_by_one(db: &DatabaseConnection, messages: &[Checked], replies: Vec<Reply>) {
+    for (m, reply) in messages.iter().zip(replies) {
+        let _ = reply.send(inbound::receive_checked(db, m).await);
     }
 }

@@ -62,9 +62,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!("counting SQL statements on /debug/statements (CONFAB_DEBUG_STATEMENTS)");
         counter
     });
-    // The ingest writer's connections: on PostgreSQL its own two, opened from its thread;
-    // on SQLite the shared pool (one writer either way, and `sqlite::memory:` stays one
-    // database). Its statements are a request's, and counted as such.
+    // The ingest writer's connections: on PostgreSQL its own two, opened from its thread (one
+    // batch written while the one before it commits); on SQLite the shared pool (one writer
+    // either way, and `sqlite::memory:` stays one database). Its statements are a request's,
+    // and counted as such.
     let ingest_db = match db.get_database_backend() {
         sea_orm::DbBackend::Postgres => {
             let mut own = db::connect_lazy(&config.database_url, 2).await?;

@@ -187,7 +187,71 @@ async fn fifty_concurrent_first_messages_create_one_contact() {
     assert_eq!(node["unreadCount"], 50);
 }
 
-/// Requests queue for the database instead of failing when the pool is small: with a single
+/// The ingest writer stores one batch while the one before it commits when they share no
+/// address: a contact known by two addresses, written to through both at once alongside a
+/// crowd of strangers, still counts every message once and shows the newest last.
+#[tokio::test]
+async fn a_contact_written_to_at_two_addresses_at_once_counts_every_message() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let first = admin
+        .ok(
+            confab_tests::RECEIVE,
+            json!({ "input": { "channel": "EMAIL", "from": "both@example.com", "body": "hello",
+                "receivedAt": "2025-12-31T23:00:00Z" } }),
+        )
+        .await["receiveMessage"]
+        .clone();
+    let conversation = first["conversation"]["id"].clone();
+    admin
+        .ok(
+            "mutation($id: ID!) { updateContact(input: {contactId: $id, phone: \"+14155550142\"}) { contact { phone } } }",
+            json!({ "id": first["contact"]["id"] }),
+        )
+        .await;
+
+    let sends = (0..60).map(|i| {
+        let admin = admin.clone();
+        async move {
+            let (channel, from) = match i % 3 {
+                0 => ("EMAIL", "both@example.com".to_string()),
+                1 => ("SMS", "+1 415 555 0142".to_string()),
+                _ => ("EMAIL", format!("stranger{i}@example.com")),
+            };
+            admin
+                .ok(
+                    confab_tests::RECEIVE,
+                    json!({ "input": { "channel": channel, "from": from, "body": format!("m{i}"),
+                        "receivedAt": format!("2026-01-01T00:{:02}:00Z", i) } }),
+                )
+                .await["receiveMessage"]
+                .clone()
+        }
+    });
+    let answers = futures::future::join_all(sends).await;
+    let ours: Vec<&Value> = answers
+        .iter()
+        .filter(|a| a["conversation"]["id"] == conversation)
+        .collect();
+    assert_eq!(ours.len(), 40, "both addresses reach the one contact");
+
+    let data = admin
+        .ok(
+            "query($id: ID!) { contacts { totalCount } conversation(id: $id) { unreadCount
+               lastMessage { body } messages { totalCount }
+               received: activities(kinds: [MESSAGE_RECEIVED]) { totalCount } } }",
+            json!({ "id": conversation }),
+        )
+        .await;
+    assert_eq!(data["contacts"]["totalCount"], 21);
+    let c = &data["conversation"];
+    assert_eq!(c["messages"]["totalCount"], 41);
+    assert_eq!(c["received"]["totalCount"], 41);
+    assert_eq!(c["unreadCount"], 41);
+    // The newest by date, whichever batch committed last.
+    assert_eq!(c["lastMessage"]["body"], "m58");
+}
+
 /// connection, concurrent writes and inbox reads (whose nested fields load side by side) all
 /// complete, and a pool of zero is refused before the server starts.
 #[tokio::test]

@@ -151,6 +151,17 @@ pub async fn receive_batch(
     db: &DatabaseConnection,
     batch: &[Checked],
 ) -> DomainResult<Vec<Received>> {
+    let (txn, received) = stage_batch(db, batch).await?;
+    txn.commit().await?;
+    Ok(received)
+}
+
+/// Writes `batch` as `receive_batch` does, in a transaction left open: the caller commits it
+/// (the answers hold once it has) or drops it (and nothing was stored).
+pub async fn stage_batch(
+    db: &DatabaseConnection,
+    batch: &[Checked],
+) -> DomainResult<(DatabaseTransaction, Vec<Received>)> {
     let txn = begin_write(db).await?;
     let mut results: Vec<Option<Received>> = vec![None; batch.len()];
     let mut workspaces: Vec<i64> = batch.iter().map(|m| m.scope.workspace_id).collect();
@@ -162,11 +173,11 @@ pub async fn receive_batch(
             .collect();
         store_batch(&txn, ws, batch, &members, &mut results).await?;
     }
-    txn.commit().await?;
-    results
+    let received = results
         .into_iter()
         .map(|r| r.ok_or_else(|| DomainError::Internal("a batched message went unstored".into())))
-        .collect()
+        .collect::<DomainResult<_>>()?;
+    Ok((txn, received))
 }
 
 /// Stores the messages `members` of `batch`, all in workspace `ws`.
