@@ -113,11 +113,10 @@ async fn write(
 ) {
     committing.retain(|c| !c.done.is_finished());
     let touches = touched(&messages);
-    let (before, apart): (Vec<_>, Vec<_>) = std::mem::take(committing)
-        .into_iter()
-        .partition(|c| !c.touches.is_disjoint(&touches));
-    *committing = apart;
-    for c in before {
+    let sharing: Vec<Committing> = committing
+        .extract_if(.., |c| !c.touches.is_disjoint(&touches))
+        .collect();
+    for c in sharing {
         c.settle().await;
     }
     match inbound::stage_batch(db, &messages).await {
