@@ -91,14 +91,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let plugin_host = plugins::PluginHost::new()
         .map_err(|e| anyhow::anyhow!("cannot start the plugin runtime: {e}"))?;
     let (mut router, dispatcher) = app(
-        db,
-        ingest,
-        background_db.clone(),
+        Services {
+            db,
+            background: background_db.clone(),
+            ingest,
+            bus: bus.clone(),
+            scheduler: scheduler_handle.clone(),
+            plugins: plugin_host.clone(),
+            shutdown: shutdown_rx.clone(),
+        },
         &config,
-        bus.clone(),
-        scheduler_handle.clone(),
-        plugin_host.clone(),
-        shutdown_rx.clone(),
     );
     let plugin_db = db::connect_pool(&config.database_url, 4)
         .await
@@ -183,19 +185,30 @@ fn count_statements(db: &mut DatabaseConnection, counter: &Arc<std::sync::atomic
     });
 }
 
-/// The router and the outbox dispatcher for an open, migrated database; `background` is the
-/// handle the dispatcher uses.
-#[allow(clippy::too_many_arguments)]
-pub fn app(
-    db: DatabaseConnection,
-    ingest: ingest::Ingest,
-    background: DatabaseConnection,
-    config: &Config,
-    bus: realtime::Bus,
-    scheduler: scheduler::SchedulerHandle,
-    plugins: Arc<plugins::PluginHost>,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-) -> (axum::Router, Dispatcher) {
+/// What the router and the outbox dispatcher are built from.
+pub struct Services {
+    /// Requests' connections (counted on /debug/statements when asked).
+    pub db: DatabaseConnection,
+    /// The dispatcher's connections.
+    pub background: DatabaseConnection,
+    pub ingest: ingest::Ingest,
+    pub bus: realtime::Bus,
+    pub scheduler: scheduler::SchedulerHandle,
+    pub plugins: Arc<plugins::PluginHost>,
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// The router and the outbox dispatcher for an open, migrated database.
+pub fn app(services: Services, config: &Config) -> (axum::Router, Dispatcher) {
+    let Services {
+        db,
+        background,
+        ingest,
+        bus,
+        scheduler,
+        plugins,
+        shutdown,
+    } = services;
     let handle = DispatcherHandle::default();
     let state = Arc::new(graphql::State {
         db: db.clone(),
