@@ -15,9 +15,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, Set, TransactionTrait,
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
 };
 use tokio::sync::{Semaphore, watch};
 
@@ -125,7 +126,8 @@ impl PluginHost {
 /// One claimed run, ready to go.
 struct Prepared {
     job: job::Model,
-    plugin: plugin::Model,
+    /// Shared by the batch's runs of this plugin (the row holds the whole upload).
+    plugin: Arc<plugin::Model>,
     label: String,
     depth: i64,
     trigger: String,
@@ -225,14 +227,14 @@ impl Worker {
                     .and_then(serde_json::Value::as_i64)
             })
             .collect();
-        let plugins: HashMap<i64, plugin::Model> = plugin::Entity::find()
+        let plugins: HashMap<i64, Arc<plugin::Model>> = plugin::Entity::find()
             .filter(plugin::Column::Id.is_in(ids))
             .filter(plugin::Column::Enabled.eq(true))
             .filter(plugin::Column::UninstalledAt.is_null())
             .all(&self.db)
             .await?
             .into_iter()
-            .map(|p| (p.id, p))
+            .map(|p| (p.id, Arc::new(p)))
             .collect();
         let events = self.events(&claimed).await?;
         let mut ready = Vec::new();
@@ -370,8 +372,7 @@ impl Worker {
         let ran_in = t_run.elapsed();
         let txn = begin_write(&self.db).await?;
         let mut records = Vec::with_capacity(finished.len());
-        let mut touched = std::collections::BTreeSet::new();
-        let mut switched_off = Vec::new();
+        let mut moved = std::collections::BTreeMap::new();
         let jobs: Vec<&job::Model> = finished.iter().map(|(p, _, _)| &p.job).collect();
         let ours = match self.lease.done_many(&txn, &jobs).await {
             Ok(ours) => ours,
@@ -398,11 +399,11 @@ impl Worker {
         };
         for (run, applied) in mine.iter().zip(applied) {
             let (p, started_at, report) = run;
-            let (record, disabled) = settle(p, *started_at, report, applied, counts);
+            let (record, health) = settle(p, *started_at, report, applied, counts);
             records.push(record);
-            touched.insert(p.plugin.id);
-            if disabled {
-                switched_off.push(p.plugin.id);
+            if health != Health::Unchanged {
+                let was = moved.entry(p.plugin.id).or_insert(health);
+                *was = (*was).max(health);
             }
         }
         if !records.is_empty() {
@@ -410,19 +411,24 @@ impl Worker {
                 .exec_without_returning(&txn)
                 .await?;
         }
-        for id in touched {
+        // A plugin whose runs all went as its last ones did keeps its row as it is.
+        for (id, health) in moved {
             let Some(c) = counts.get(&id) else { continue };
-            let row = plugin::ActiveModel {
-                id: sea_orm::ActiveValue::Unchanged(id),
-                consecutive_failures: Set(c.consecutive_failures),
-                enabled: Set(c.enabled),
-                disabled_reason: Set(c.disabled_reason.clone()),
-                ..Default::default()
-            }
-            .update(&txn)
-            .await?;
-            if switched_off.contains(&id) {
-                effects::disabled(&txn, &row, row.disabled_reason.as_deref().unwrap_or("")).await?;
+            plugin::Entity::update_many()
+                .col_expr(
+                    plugin::Column::ConsecutiveFailures,
+                    Expr::value(c.consecutive_failures),
+                )
+                .col_expr(plugin::Column::Enabled, Expr::value(c.enabled))
+                .col_expr(
+                    plugin::Column::DisabledReason,
+                    Expr::value(c.disabled_reason.clone()),
+                )
+                .filter(plugin::Column::Id.eq(id))
+                .exec(&txn)
+                .await?;
+            if health == Health::SwitchedOff {
+                effects::disabled(&txn, c, c.disabled_reason.as_deref().unwrap_or("")).await?;
             }
         }
         txn.commit().await?;
@@ -442,7 +448,7 @@ fn activity_of(j: &job::Model) -> Option<i64> {
 /// any more (the plugin was disabled or uninstalled, or the event's row is gone).
 fn prepare(
     j: &job::Model,
-    plugins: &HashMap<i64, plugin::Model>,
+    plugins: &HashMap<i64, Arc<plugin::Model>>,
     events: &HashMap<i64, crate::realtime::LoadedActivity>,
 ) -> DomainResult<Option<Prepared>> {
     let id = |key: &str| j.payload.get(key).and_then(serde_json::Value::as_i64);
@@ -533,7 +539,18 @@ async fn apply(
         .collect())
 }
 
-/// A run's record, and whether it switched its plugin off: `applied` is what became of its
+/// What a run did to its plugin's health, least to most.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Health {
+    /// The failure count stays as it was (an OK run after OK runs).
+    Unchanged,
+    /// The failure count moved (a failure, or the first OK run after failures).
+    Counted,
+    /// The run's failure switched the plugin off.
+    SwitchedOff,
+}
+
+/// A run's record, and what it did to its plugin's health: `applied` is what became of its
 /// effects; `current` keeps each plugin's failure count as this batch moves it.
 fn settle(
     p: &Prepared,
@@ -541,7 +558,7 @@ fn settle(
     report: &RunReport,
     applied: Option<Result<(), DomainError>>,
     current: &mut HashMap<i64, plugin::Model>,
-) -> (plugin_run::ActiveModel, bool) {
+) -> (plugin_run::ActiveModel, Health) {
     let mut outcome = report.outcome;
     let mut error = report.error.clone();
     let mut actions = 0;
@@ -556,8 +573,9 @@ fn settle(
     }
     let plugin = current
         .entry(p.plugin.id)
-        .or_insert_with(|| p.plugin.clone());
-    let mut disabled = false;
+        .or_insert_with(|| (*p.plugin).clone());
+    let before = plugin.consecutive_failures;
+    let mut health = Health::Unchanged;
     if outcome == Outcome::Ok {
         plugin.consecutive_failures = 0;
     } else {
@@ -570,8 +588,11 @@ fn settle(
             plugin.enabled = false;
             plugin.disabled_reason = Some(why.clone());
             error = Some(why);
-            disabled = true;
+            health = Health::SwitchedOff;
         }
+    }
+    if health == Health::Unchanged && plugin.consecutive_failures != before {
+        health = Health::Counted;
     }
     let record = plugin_run::ActiveModel {
         workspace_id: Set(p.plugin.workspace_id),
@@ -586,7 +607,7 @@ fn settle(
         actions: Set(actions as i32),
         ..Default::default()
     };
-    (record, disabled)
+    (record, health)
 }
 
 /// How a plugin appears in the activity trail.
