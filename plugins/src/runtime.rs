@@ -15,6 +15,10 @@ use crate::{Effect, Limits, WORLD, Workspace};
 
 /// How often the epoch advances: the wall-clock deadline's resolution.
 const TICK: Duration = Duration::from_millis(5);
+/// The most of a finished run's linear memory kept resident for the next run in its slot.
+const KEEP_RESIDENT: usize = 1 << 20;
+/// Slots kept warm (resident, with their last module's image) while unused.
+const WARM_SLOTS: u32 = 16;
 
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -273,6 +277,13 @@ fn config(pooling: bool) -> Config {
             .total_memories(128)
             .total_tables(640)
             .max_memory_size(Limits::CEILING.memory_bytes as usize);
+        // A finished run's slot is wiped by rewriting only the pages it touched (the kernel
+        // lists them, Linux 6.7+; else the first KEEP_RESIDENT bytes), not handed back to the
+        // kernel and faulted in again by the next run (docs/benchmarks.md, 2026-11-30).
+        pool.pagemap_scan(wasmtime::Enabled::Auto)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(64 << 10)
+            .max_unused_warm_slots(WARM_SLOTS);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
     }
     config

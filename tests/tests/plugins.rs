@@ -579,6 +579,23 @@ async fn every_change_a_run_asks_for_lands_in_order_and_a_refused_run_writes_not
 }
 
 #[tokio::test]
+async fn each_run_starts_on_a_fresh_memory_whatever_ran_in_its_slot_before() {
+    // Runs one after another reuse the pool's memory slots; what a run left in memory (here
+    // a counter in a static) must be gone when the next one starts.
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let p = admin.installed("scripted", example("scripted"), None).await;
+    let mut conversation = Value::Null;
+    for n in 1..=4 {
+        let r = admin.receive("SMS", "+14155550741", "count", None).await;
+        conversation = r["conversation"]["id"].clone();
+        admin.wait_for_runs(p["id"].as_str().unwrap(), n, 5).await;
+    }
+    let trail = activities(&admin, &conversation).await;
+    assert_eq!(system_events(&trail), vec!["counted 1"; 4], "{trail:?}");
+}
+
+#[tokio::test]
 async fn a_plugin_failing_five_runs_in_a_row_is_disabled_and_says_so() {
     let server = TestServer::start().await;
     let admin = server.admin();
