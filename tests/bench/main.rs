@@ -529,11 +529,23 @@ fn request(
 /// Inbound email: every other one from an existing seeded contact (spread over all of
 /// them), the rest from addresses never seen before (a new contact and conversation each).
 fn ingest_request(url: &str, token: &str, contacts: u64, tag: &'static str) -> Request {
+    ingest_replaying(url, token, contacts, tag, u64::MAX)
+}
+
+/// As [`ingest_request`], with the existing contacts' half written by the first `replay`
+/// messages' contacts over and over (every drive walks them in the same order).
+fn ingest_replaying(
+    url: &str,
+    token: &str,
+    contacts: u64,
+    tag: &'static str,
+    replay: u64,
+) -> Request {
     request(url, Some(token), RECEIVE, move |n| {
         let from = if n % 2 == 0 {
             format!(
                 "contact{}@example.com",
-                (n / 2).wrapping_mul(7_919) % contacts
+                ((n % replay) / 2).wrapping_mul(7_919) % contacts
             )
         } else {
             format!("new-{tag}-{n}@bench.example")
@@ -680,14 +692,7 @@ async fn plugins(
     );
     // Every message sent (warm-up included) queued one run: wait until the backlog drains.
     let stopped = Instant::now();
-    let (mut done, mut last_change) = (total_runs(client, &id).await, Instant::now());
-    while last_change.elapsed() < Duration::from_secs(3) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let now = total_runs(client, &id).await;
-        if now != done {
-            (done, last_change) = (now, Instant::now());
-        }
-    }
+    let (done, last_change) = drained(client, &id).await;
     let drained = last_change.saturating_duration_since(stopped);
     let runs = done - runs_before;
     figures.add(
@@ -736,6 +741,21 @@ async fn plugins(
     }
     overhead.sort_unstable();
     whole.sort_unstable();
+    let overhead_figures = (overhead, whole);
+    steady(
+        client,
+        &id,
+        backend,
+        (url, token),
+        contacts,
+        options,
+        pid,
+        without,
+        runs,
+        figures,
+    )
+    .await;
+    let (overhead, whole) = overhead_figures;
     figures.add(
         "plugins",
         backend,
@@ -768,6 +788,102 @@ async fn plugins(
         percentile(&whole, 0.99) as f64,
         None,
     );
+}
+
+/// Ingest with `follow-up` once the contacts who wrote before have their follow-up task open:
+/// the existing contacts' half replays the first 90% of the messages just sent (each of those
+/// contacts got a task or had one), the other half is new people, as in plain ingest. Every
+/// message still runs the plugin; only the new people's open a task. The first figure
+/// (nearly every message opening a task) is the one held against the target; this one shows
+/// how much of the gap is the plugin's own writing rather than running it.
+#[allow(clippy::too_many_arguments)]
+async fn steady(
+    client: &Client,
+    plugin: &str,
+    backend: Backend,
+    (url, token): (&str, &str),
+    contacts: u64,
+    options: &Options,
+    pid: Option<u32>,
+    without: f64,
+    sent: u64,
+    figures: &mut Figures,
+) {
+    let replay = (sent * 9 / 10) & !1;
+    if replay < 2 {
+        return;
+    }
+    let (tasks_before, runs_before) = (open_tasks(client).await, total_runs(client, plugin).await);
+    eprintln!("{}: ingest with follow-up, tasks open", backend.name());
+    let run = drive(
+        ingest_replaying(url, token, contacts, "c", replay),
+        options.concurrency(),
+        options.warmup(),
+        options.duration(),
+        pid,
+    )
+    .await;
+    if run.errors > 0 {
+        eprintln!(
+            "warning: {} of {} requests failed; first: {}",
+            run.errors,
+            run.requests,
+            run.first_error.as_deref().unwrap_or("?")
+        );
+    }
+    figures.add(
+        "plugins",
+        backend,
+        "steady: throughput",
+        "req/s",
+        run.throughput(),
+        None,
+    );
+    figures.add(
+        "plugins",
+        backend,
+        "steady: with / without follow-up",
+        "x",
+        run.throughput() / without.max(1e-9),
+        None,
+    );
+    // Once the worker is done: the tasks it opened per run (one run per message).
+    let runs = drained(client, plugin).await.0.saturating_sub(runs_before);
+    let opened = open_tasks(client).await.saturating_sub(tasks_before);
+    figures.add(
+        "plugins",
+        backend,
+        "steady: tasks opened per run",
+        "x",
+        opened as f64 / runs.max(1) as f64,
+        None,
+    );
+}
+
+/// Open tasks in the workspace.
+async fn open_tasks(client: &Client) -> u64 {
+    client
+        .ok(
+            "{ tasks(filter: { status: OPEN }) { totalCount } }",
+            json!({}),
+        )
+        .await["tasks"]["totalCount"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// The plugin's run count once it has not moved for 3 s (its backlog drained), and when it
+/// last moved.
+async fn drained(client: &Client, plugin: &str) -> (u64, Instant) {
+    let (mut done, mut last_change) = (total_runs(client, plugin).await, Instant::now());
+    while last_change.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = total_runs(client, plugin).await;
+        if now != done {
+            (done, last_change) = (now, Instant::now());
+        }
+    }
+    (done, last_change)
 }
 
 async fn total_runs(client: &Client, id: &str) -> u64 {
