@@ -741,21 +741,6 @@ async fn plugins(
     }
     overhead.sort_unstable();
     whole.sort_unstable();
-    let overhead_figures = (overhead, whole);
-    steady(
-        client,
-        &id,
-        backend,
-        (url, token),
-        contacts,
-        options,
-        pid,
-        without,
-        runs,
-        figures,
-    )
-    .await;
-    let (overhead, whole) = overhead_figures;
     figures.add(
         "plugins",
         backend,
@@ -788,6 +773,19 @@ async fn plugins(
         percentile(&whole, 0.99) as f64,
         None,
     );
+    steady(
+        client,
+        &id,
+        backend,
+        (url, token),
+        contacts,
+        options,
+        pid,
+        without,
+        runs,
+        figures,
+    )
+    .await;
 }
 
 /// Ingest with `follow-up` once the contacts who wrote before have their follow-up task open:
@@ -825,7 +823,8 @@ async fn steady(
     .await;
     if run.errors > 0 {
         eprintln!(
-            "warning: {} of {} requests failed; first: {}",
+            "warning: plugins (steady) on {}: {} of {} requests failed; first: {}",
+            backend.name(),
             run.errors,
             run.requests,
             run.first_error.as_deref().unwrap_or("?")
