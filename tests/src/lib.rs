@@ -14,6 +14,21 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// This process's `target/<profile>` folder: tests run from its `deps/`, the bench from its
+/// `examples/`.
+pub(crate) fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    let dir = exe.parent().expect("the executable has a folder");
+    if dir
+        .file_name()
+        .is_some_and(|n| n == "deps" || n == "examples")
+    {
+        dir.parent().expect("target/<profile>").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
+}
+
 /// The `confab` binary, built once per test process; `CONFAB_BIN` names a built one instead
 /// (to run the bench against two builds side by side, say).
 pub fn binary() -> &'static Path {
@@ -22,17 +37,7 @@ pub fn binary() -> &'static Path {
         if let Some(bin) = std::env::var_os("CONFAB_BIN").filter(|b| !b.is_empty()) {
             return PathBuf::from(bin);
         }
-        let exe = std::env::current_exe().expect("the test binary knows its path");
-        // Tests run from target/<profile>/deps/, the bench from target/<profile>/examples/.
-        let dir = exe.parent().expect("the executable has a folder");
-        let profile_dir = if dir
-            .file_name()
-            .is_some_and(|n| n == "deps" || n == "examples")
-        {
-            dir.parent().expect("target/<profile>")
-        } else {
-            dir
-        };
+        let profile_dir = profile_dir();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = std::process::Command::new(cargo);
         build.args(["build", "--quiet", "-p", "confab", "--bin", "confab"]);

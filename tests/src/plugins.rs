@@ -18,17 +18,10 @@ pub fn example(name: &str) -> Vec<u8> {
             .expect("the workspace root")
             .to_path_buf();
         // A target folder of its own: the outer `cargo test` holds the lock on the shared one.
-        // Beside the built server, or in the workspace's when `CONFAB_BIN` names one elsewhere.
-        let target = if std::env::var_os("CONFAB_BIN").is_some_and(|b| !b.is_empty()) {
-            root.join("target")
-        } else {
-            crate::binary()
-                .parent()
-                .and_then(|p| p.parent())
-                .expect("target/<profile>/confab")
-                .to_path_buf()
-        }
-        .join("plugin-examples");
+        let target = crate::profile_dir()
+            .parent()
+            .expect("target/<profile>")
+            .join("plugin-examples");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = std::process::Command::new(cargo)
             .current_dir(&root)
