@@ -4,8 +4,12 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::task::Poll;
 
 use async_graphql::dataloader::{DataLoader, Loader};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::domain::TimeWindow;
@@ -162,7 +166,7 @@ impl Loader<i64> for StagesByPipeline {
     }
 }
 
-/// Holds the loaders' batch tasks until the request's resolvers wait on them.
+/// Holds the loaders' batches until the request's resolvers wait on them, and runs them.
 ///
 /// async-graphql's DataLoader starts a batch on a timer (1 ms by default); a slow poll of a
 /// long list splits one wave of keys into several batches, so the statement count would
@@ -170,76 +174,57 @@ impl Loader<i64> for StagesByPipeline {
 /// is waiting (not merely yielding) and no earlier batch is still running. By then every
 /// resolver that can go on has asked for its keys, so one relation at one depth is one
 /// statement, however many rows the page has.
+///
+/// The batches run inside the request's own task, beside its resolvers, not as tasks of
+/// their own: a finished batch wakes the resolvers on the thread that polls them, with no
+/// hand-over between worker threads.
 #[derive(Clone, Default)]
-pub struct Batches(Arc<std::sync::Mutex<Waves>>);
-
-#[derive(Default)]
-struct Waves {
-    queued: Vec<futures::future::BoxFuture<'static, ()>>,
-    in_flight: usize,
-    waker: Option<std::task::Waker>,
-}
+pub struct Batches(Arc<std::sync::Mutex<Vec<BoxFuture<'static, ()>>>>);
 
 impl Batches {
-    fn waves(&self) -> std::sync::MutexGuard<'_, Waves> {
+    fn queued(&self) -> std::sync::MutexGuard<'_, Vec<BoxFuture<'static, ()>>> {
         // Nothing panics while holding the lock, so a poisoned lock still holds sound data.
         self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn push(&self, batch: futures::future::BoxFuture<'static, ()>) {
-        self.waves().queued.push(batch);
+    fn push(&self, batch: BoxFuture<'static, ()>) {
+        self.queued().push(batch);
     }
 
-    /// Runs `work`, releasing the batches its resolvers queued, wave by wave.
+    /// Runs `work`, and the batches its resolvers queue, wave by wave.
     pub async fn drive<F: std::future::Future>(&self, work: F) -> F::Output {
         let mut work = std::pin::pin!(work);
+        let mut running = FuturesUnordered::new();
         std::future::poll_fn(|cx| {
-            let flag = Arc::new(SelfWake {
-                woken: AtomicBool::new(false),
-                waker: cx.waker().clone(),
-            });
-            let out = work.as_mut().poll(&mut std::task::Context::from_waker(
-                &std::task::Waker::from(flag.clone()),
-            ));
-            // A poll that ended because the work yielded to be fair (it woke itself, as
-            // `FuturesUnordered` does every 32 futures) is not a wait: the wave is not complete.
-            let waiting = out.is_ready() || !flag.woken.load(AtomicOrdering::SeqCst);
-            let mut waves = self.waves();
-            waves.waker = Some(cx.waker().clone());
-            if waiting && waves.in_flight == 0 && !waves.queued.is_empty() {
-                let batches: Vec<_> = waves.queued.drain(..).collect();
-                waves.in_flight = batches.len();
-                drop(waves);
-                for batch in batches {
-                    let this = self.clone();
-                    tokio::spawn(async move {
-                        let _landed = Landed(this);
-                        batch.await;
-                    });
+            loop {
+                let flag = Arc::new(SelfWake {
+                    woken: AtomicBool::new(false),
+                    waker: cx.waker().clone(),
+                });
+                let out = work.as_mut().poll(&mut std::task::Context::from_waker(
+                    &std::task::Waker::from(flag.clone()),
+                ));
+                if out.is_ready() {
+                    return out;
+                }
+                // A poll that ended because the work yielded to be fair (it woke itself, as
+                // `FuturesUnordered` does every 32 futures) is not a wait: the wave is not
+                // complete, and the runtime polls the work again when its turn comes.
+                let yielded = flag.woken.load(AtomicOrdering::SeqCst);
+                if !yielded && running.is_empty() {
+                    running.extend(self.queued().drain(..));
+                }
+                while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {}
+                // A batch that finished handed its rows to the resolvers waiting on them
+                // (waking `flag`): they go on in this same poll.
+                if yielded || !flag.woken.load(AtomicOrdering::SeqCst) {
+                    return Poll::Pending;
                 }
             }
-            out
         })
         .await
-    }
-}
-
-/// Marks one batch of a wave finished, even if it panicked, and lets the request release the
-/// next wave that may be queued behind it.
-struct Landed(Batches);
-
-impl Drop for Landed {
-    fn drop(&mut self) {
-        let waker = {
-            let mut waves = self.0.waves();
-            waves.in_flight -= 1;
-            waves.waker.clone()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
     }
 }
 
