@@ -203,7 +203,10 @@ impl<C: ColumnTrait> Keyset<C> {
             q = q.order_by(*at, walk.clone());
         }
         q = q.order_by(self.id, walk).limit(window.limit + 1);
-        let mut rows = q.all(db).await?;
+        // Boxed: a query's future is kilobytes, and every field future of a GraphQL object is
+        // as large as its largest resolver's, so a list resolver's fetch would make every
+        // field of that object (its `id` too) cost a kilobytes allocation and copy.
+        let mut rows = Box::pin(q.all(db)).await?;
         let more = rows.len() as u64 > window.limit;
         rows.truncate(window.limit as usize);
         if window.backward {
