@@ -8,8 +8,10 @@ mod m20261125_000004_plugin_artifacts;
 mod m20261126_000005_plugin_run_host_time;
 mod m20261130_000006_open_count_index;
 mod m20261130_000007_job_lane_indexes;
+mod m20261130_000008_conversation_counts;
 
 pub use m20261130_000007_job_lane_indexes::{RUN_KINDS, SCHEDULED_KINDS};
+pub use m20261130_000008_conversation_counts::TABLE as CONVERSATION_COUNT_DELTAS;
 
 pub struct Migrator;
 
@@ -24,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000005_plugin_run_host_time::Migration),
             Box::new(m20261130_000006_open_count_index::Migration),
             Box::new(m20261130_000007_job_lane_indexes::Migration),
+            Box::new(m20261130_000008_conversation_counts::Migration),
         ]
     }
 }

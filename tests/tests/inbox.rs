@@ -481,3 +481,83 @@ async fn nested_tasks_and_appointments_keep_each_status_and_window_side_by_side(
         );
     }
 }
+
+/// The inbox tabs' `totalCount` (all, open, completed) comes from counts the database keeps
+/// as conversations come and move; they must agree with a filter counted row by row.
+#[tokio::test]
+async fn tab_counts_follow_conversations_as_they_come_close_and_reopen() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let other = server.client(&server.other_workspace("elsewhere"));
+    let q = "query($f: ConversationFilter) { conversations(filter: $f) { totalCount } }";
+    let counts = || async {
+        let count = |f: Value| {
+            let admin = &admin;
+            async move { admin.ok(q, json!({ "f": f })).await["conversations"]["totalCount"].clone() }
+        };
+        let all = count(json!({})).await;
+        let open = count(json!({ "status": "OPEN" })).await;
+        let completed = count(json!({ "status": "COMPLETED" })).await;
+        // `starred: false` holds for every conversation here: counted row by row.
+        let open_rows = count(json!({ "status": "OPEN", "starred": false })).await;
+        assert_eq!(
+            open, open_rows,
+            "kept count and row count of open conversations"
+        );
+        (all, open, completed)
+    };
+
+    let mut conversations = Vec::new();
+    for i in 0..70 {
+        let got = admin
+            .receive("EMAIL", &format!("tab{i}@example.test"), "hello", None)
+            .await;
+        conversations.push(got["conversation"]["id"].clone());
+    }
+    for i in 0..3 {
+        other
+            .receive("SMS", &format!("+1415555{i:04}"), "not yours", None)
+            .await;
+    }
+    // A second message from a known contact adds no conversation.
+    admin
+        .receive("EMAIL", "tab0@example.test", "again", None)
+        .await;
+    assert_eq!(counts().await, (json!(70), json!(70), json!(0)));
+
+    let set = "mutation($id: ID!, $s: ConversationStatus!) {
+        setConversationStatus(input: {conversationId: $id, status: $s}) { conversation { status } } }";
+    for id in &conversations[..5] {
+        admin.ok(set, json!({ "id": id, "s": "COMPLETED" })).await;
+    }
+    // Completing a completed conversation moves nothing.
+    admin
+        .ok(set, json!({ "id": conversations[0], "s": "COMPLETED" }))
+        .await;
+    assert_eq!(counts().await, (json!(70), json!(65), json!(5)));
+
+    // A new message reopens a completed conversation.
+    admin
+        .receive("EMAIL", "tab1@example.test", "one more thing", None)
+        .await;
+    admin
+        .ok(set, json!({ "id": conversations[2], "s": "OPEN" }))
+        .await;
+    assert_eq!(counts().await, (json!(70), json!(67), json!(3)));
+
+    // Past 64 deltas the server folds them (in the background); the counts stay the same
+    // through the fold and after it.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(counts().await, (json!(70), json!(67), json!(3)));
+    admin
+        .ok(set, json!({ "id": conversations[3], "s": "OPEN" }))
+        .await;
+    assert_eq!(counts().await, (json!(70), json!(68), json!(2)));
+    let theirs = other
+        .ok(
+            "{ conversations(filter: {status: OPEN}) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(theirs["conversations"]["totalCount"], 3);
+}

@@ -1,9 +1,11 @@
 //! Conversations: one per contact. The inbox list with its filters, and the conversation-level
 //! state a team changes (read/unread, open/completed, starred).
-use sea_orm::sea_query::{Order, Query};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
-    QueryFilter, Select, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
+    EntityTrait, IntoActiveModel, QueryFilter, Select, Set, Statement,
 };
 use serde_json::json;
 
@@ -149,6 +151,117 @@ pub async fn list(
     let q = filtered(db, scope, filter)?;
     let page = inbox_keyset().fetch(db, q.clone(), window, cursor).await?;
     Ok((page, q))
+}
+
+/// The status a filter selects by, when that is all it selects by (the inbox's tabs): such a
+/// list is counted from the counts the database keeps by status, not row by row.
+pub fn by_status_alone(f: &ConversationFilter) -> Option<Option<ConversationStatus>> {
+    match f {
+        ConversationFilter {
+            status,
+            starred: None,
+            unread: None,
+            channel: None,
+            contact_status: None,
+            tag: None,
+            owner_id: None,
+            search: None,
+        } => Some(*status),
+        _ => None,
+    }
+}
+
+/// A workspace's folded deltas are summed on every count; past this many they are folded.
+const FOLD_AFTER: i64 = 64;
+
+/// How many conversations of the workspace have `status` (all of them with `None`): the sum
+/// of the deltas the database's triggers append as conversations come, move and go
+/// (migration 8). A workspace whose deltas have piled up gets them folded after the count.
+pub async fn count_by_status(
+    db: &DatabaseConnection,
+    workspace_id: i64,
+    status: Option<ConversationStatus>,
+) -> DomainResult<u64> {
+    let deltas = Alias::new(migration::CONVERSATION_COUNT_DELTAS);
+    let mut q = Query::select();
+    q.expr_as(Expr::cust("CAST(COALESCE(SUM(delta), 0) AS BIGINT)"), "n")
+        .expr_as(Expr::cust("COUNT(*)"), "parts")
+        .from(deltas)
+        .and_where(Expr::col("workspace_id").eq(workspace_id));
+    if let Some(status) = status {
+        q.and_where(Expr::col("status").eq(status.as_str()));
+    }
+    let row = db
+        .query_one(&q)
+        .await?
+        .ok_or_else(|| DomainError::Internal("an aggregate returned no row".into()))?;
+    let (n, parts): (i64, i64) = (row.try_get("", "n")?, row.try_get("", "parts")?);
+    if parts > FOLD_AFTER {
+        fold_counts(db, workspace_id);
+    }
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Folds a workspace's count deltas into one row per status, in the background, one fold at
+/// a time per process. The sums do not change: PostgreSQL deletes and re-adds what one
+/// snapshot sees in one statement (deltas committed meanwhile stay as they are); SQLite
+/// serializes writers, so one transaction does.
+fn fold_counts(db: &DatabaseConnection, workspace_id: i64) {
+    static FOLDING: AtomicBool = AtomicBool::new(false);
+    if FOLDING.swap(true, AtomicOrdering::AcqRel) {
+        return;
+    }
+    let db = db.clone();
+    tokio::spawn(async move {
+        if let Err(e) = fold(&db, workspace_id).await {
+            tracing::warn!(workspace_id, error = %e, "folding conversation counts failed");
+        }
+        FOLDING.store(false, AtomicOrdering::Release);
+    });
+}
+
+async fn fold(db: &DatabaseConnection, workspace_id: i64) -> Result<(), sea_orm::DbErr> {
+    let backend = db.get_database_backend();
+    let ws = || sea_orm::Value::from(workspace_id);
+    if backend == DbBackend::Postgres {
+        let sql = "WITH gone AS (
+                 DELETE FROM conversation_count_deltas WHERE workspace_id = $1
+                 RETURNING status, delta)
+             INSERT INTO conversation_count_deltas (workspace_id, status, delta)
+             SELECT $1, status, SUM(delta) FROM gone GROUP BY status HAVING SUM(delta) <> 0";
+        db.execute_raw(Statement::from_sql_and_values(backend, sql, [ws()]))
+            .await?;
+        return Ok(());
+    }
+    let txn = begin_write(db).await?;
+    let last = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT MAX(id) AS last FROM conversation_count_deltas WHERE workspace_id = ?",
+            [ws()],
+        ))
+        .await?
+        .and_then(|row| row.try_get::<Option<i64>>("", "last").ok().flatten());
+    let Some(last) = last else {
+        return Ok(());
+    };
+    let upto = || sea_orm::Value::from(last);
+    txn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "INSERT INTO conversation_count_deltas (workspace_id, status, delta)
+         SELECT workspace_id, status, SUM(delta) FROM conversation_count_deltas
+         WHERE workspace_id = ? AND id <= ? GROUP BY workspace_id, status
+         HAVING SUM(delta) <> 0",
+        [ws(), upto()],
+    ))
+    .await?;
+    txn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "DELETE FROM conversation_count_deltas WHERE workspace_id = ? AND id <= ?",
+        [ws(), upto()],
+    ))
+    .await?;
+    txn.commit().await
 }
 
 pub fn escape_like(s: &str) -> String {

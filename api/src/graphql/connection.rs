@@ -45,11 +45,20 @@ impl Total {
         E::Model: Sync,
     {
         let db = db.clone();
-        Total(Arc::new(move || {
+        Total::with(move || {
             let db = db.clone();
             let select = select.clone();
-            Box::pin(async move { Ok(select.count(&db).await?) })
-        }))
+            async move { Ok(select.count(&db).await?) }
+        })
+    }
+
+    /// A count some other way than `COUNT(*)` of the list's query, run when asked for.
+    pub fn with<F, Fut>(count: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = DomainResult<u64>> + Send + 'static,
+    {
+        Total(Arc::new(move || Box::pin(count())))
     }
 
     /// For lists already fully in memory.

@@ -200,7 +200,17 @@ impl Query {
             before,
         })?;
         let (page, q) = conversations::list(db, scope, &filter, &window).await?;
-        Ok(ConversationConnection::new(page, Total::of(db, q)))
+        let total = match conversations::by_status_alone(&filter) {
+            Some(status) => {
+                let (db, workspace_id) = (db.clone(), scope.workspace_id);
+                Total::with(move || {
+                    let db = db.clone();
+                    async move { conversations::count_by_status(&db, workspace_id, status).await }
+                })
+            }
+            None => Total::of(db, q),
+        };
+        Ok(ConversationConnection::new(page, total))
     }
 
     async fn conversation(&self, ctx: &Context<'_>, id: ID) -> Res<Option<Conversation>> {
