@@ -171,7 +171,7 @@ pub fn by_status_alone(f: &ConversationFilter) -> Option<Option<ConversationStat
     }
 }
 
-/// A workspace's folded deltas are summed on every count; past this many they are folded.
+/// A workspace's delta rows are summed on every count; past this many they are folded.
 const FOLD_AFTER: i64 = 64;
 
 /// How many conversations of the workspace have `status` (all of them with `None`): the sum

@@ -207,6 +207,8 @@ impl Batches {
                     &std::task::Waker::from(flag.clone()),
                 ));
                 if out.is_ready() {
+                    // A batch still running now has nobody waiting on it (a resolver beside it
+                    // failed the request): it is dropped with the request.
                     return out;
                 }
                 // A poll that ended because the work yielded to be fair (it woke itself, as
