@@ -10,6 +10,7 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
+use futures::task::AtomicWaker;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::domain::TimeWindow;
@@ -197,15 +198,20 @@ impl Batches {
     pub async fn drive<F: std::future::Future>(&self, work: F) -> F::Output {
         let mut work = std::pin::pin!(work);
         let mut running = FuturesUnordered::new();
+        // One flag for the whole request: resolvers keep the waker of the poll in which they
+        // began to wait, and a batch landing later must still raise it.
+        let flag = Arc::new(SelfWake {
+            woken: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
+        });
+        let waker = std::task::Waker::from(flag.clone());
         std::future::poll_fn(|cx| {
+            flag.waker.register(cx.waker());
             loop {
-                let flag = Arc::new(SelfWake {
-                    woken: AtomicBool::new(false),
-                    waker: cx.waker().clone(),
-                });
-                let out = work.as_mut().poll(&mut std::task::Context::from_waker(
-                    &std::task::Waker::from(flag.clone()),
-                ));
+                flag.woken.store(false, AtomicOrdering::SeqCst);
+                let out = work
+                    .as_mut()
+                    .poll(&mut std::task::Context::from_waker(&waker));
                 if out.is_ready() {
                     // A batch still running now has nobody waiting on it (a resolver beside it
                     // failed the request): it is dropped with the request.
@@ -214,14 +220,17 @@ impl Batches {
                 // A poll that ended because the work yielded to be fair (it woke itself, as
                 // `FuturesUnordered` does every 32 futures) is not a wait: the wave is not
                 // complete, and the runtime polls the work again when its turn comes.
-                let yielded = flag.woken.load(AtomicOrdering::SeqCst);
-                if !yielded && running.is_empty() {
+                if flag.woken.load(AtomicOrdering::SeqCst) {
+                    return Poll::Pending;
+                }
+                if running.is_empty() {
                     running.extend(self.queued().drain(..));
                 }
                 while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {}
-                // A batch that finished handed its rows to the resolvers waiting on them
-                // (waking `flag`): they go on in this same poll.
-                if yielded || !flag.woken.load(AtomicOrdering::SeqCst) {
+                // Go on in this same poll when a batch that landed woke its resolvers, or when
+                // the wave is over and the next is queued.
+                let next_wave = running.is_empty() && !self.queued().is_empty();
+                if !flag.woken.load(AtomicOrdering::SeqCst) && !next_wave {
                     return Poll::Pending;
                 }
             }
@@ -230,10 +239,10 @@ impl Batches {
     }
 }
 
-/// Forwards a wake-up and remembers that one happened.
+/// Forwards a wake-up to the request's task and remembers that one happened.
 struct SelfWake {
     woken: AtomicBool,
-    waker: std::task::Waker,
+    waker: AtomicWaker,
 }
 
 impl std::task::Wake for SelfWake {
@@ -243,7 +252,7 @@ impl std::task::Wake for SelfWake {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, AtomicOrdering::SeqCst);
-        self.waker.wake_by_ref();
+        self.waker.wake();
     }
 }
 
