@@ -20,7 +20,8 @@ pub struct Config {
     /// Let tests move the clock forward on `POST /debug/clock?advance=SECONDS`
     /// (`CONFAB_TEST_CLOCK=1`; never in production).
     pub test_clock: bool,
-    /// How often the scheduler looks for due jobs when nothing woke it.
+    /// How often the scheduler and the plugin worker look for jobs when nothing woke them
+    /// and none of theirs falls due sooner.
     pub scheduler_poll: Duration,
     /// The most database connections requests share (`db::default_pool_size` unless set).
     pub db_pool_size: u32,

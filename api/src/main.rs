@@ -46,6 +46,11 @@ struct ServeArgs {
     /// The most database connections requests share [default: 8 on SQLite, 10 on PostgreSQL].
     #[arg(long, env = "CONFAB_DB_POOL_SIZE", value_parser = clap::value_parser!(u32).range(1..=1000))]
     db_pool_size: Option<u32>,
+    /// How often, in milliseconds, the scheduler and the plugin worker look for jobs nothing
+    /// told them about (scheduled by another replica); jobs this server schedules run when
+    /// they fall due either way.
+    #[arg(long, env = "CONFAB_SCHEDULER_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    scheduler_poll_ms: u64,
 }
 
 #[derive(Subcommand)]
@@ -295,6 +300,7 @@ async fn serve(database_url: Option<String>, args: ServeArgs) -> anyhow::Result<
     if let Some(n) = args.db_pool_size {
         config.db_pool_size = n;
     }
+    config.scheduler_poll = std::time::Duration::from_millis(args.scheduler_poll_ms);
     confab::serve(config).await
 }
 

@@ -2,7 +2,7 @@
 //! the test clock instead of real waiting.
 use std::time::Duration;
 
-use confab_tests::{Client, TestServer, advance_clock};
+use confab_tests::{Client, TestDb, TestServer, advance_clock};
 use serde_json::{Value, json};
 
 /// The server's time `now` plus `seconds`, as RFC 3339.
@@ -64,7 +64,11 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let server = TestServer::start().await;
+    setup_with(&[]).await
+}
+
+async fn setup_with(args: &[&str]) -> Setup {
+    let server = TestServer::start_with(TestDb::new().await, args).await;
     let admin = server.admin();
     let bo = server.client(&server.token("acme", "bo@acme.test", "agent"));
     let bo_id = bo.ok("{ me { id } }", json!({})).await["me"]["id"].clone();
@@ -128,6 +132,32 @@ async fn a_task_reminder_and_its_overdue_alert_fire_once_at_their_time() {
         s.bo.gql("{ jobs { totalCount } }", json!({})).await.code(),
         "FORBIDDEN"
     );
+}
+
+#[tokio::test]
+async fn a_reminder_due_between_polls_fires_when_it_falls_due_not_at_the_next_poll() {
+    // A poll far longer than the test: only waiting for the next due job can fire it.
+    let s = setup_with(&["--scheduler-poll-ms", "600000"]).await;
+    let now = s.server.advance(0).await;
+    s.admin
+        .ok(CREATE, json!({ "i": { "conversationId": s.conversation, "title": "Call back", "assigneeId": s.bo_id,
+            "remindAt": at(&now, 60) } }))
+        .await;
+    // A second before its time: the scheduler wakes on the clock, finds nothing due yet and
+    // goes back to sleep; the reminder falls due a second later in real time, with nothing
+    // else to wake the scheduler.
+    s.server.advance(59).await;
+    expect_count(&s.bo, "TASK_REMINDER", 1).await;
+    let jobs = s
+        .admin
+        .ok(
+            "{ jobs(status: DONE, kind: \"task.reminder\") { edges { node { dueAt finishedAt } } } }",
+            json!({}),
+        )
+        .await;
+    let node = &jobs["jobs"]["edges"][0]["node"];
+    let time = |k: &str| chrono::DateTime::parse_from_rfc3339(node[k].as_str().expect(k)).expect(k);
+    assert!(time("finishedAt") >= time("dueAt"), "not early: {node}");
 }
 
 #[tokio::test]

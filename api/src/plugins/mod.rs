@@ -32,7 +32,7 @@ use crate::domain::activities::Actor;
 use crate::domain::plugins::{self as admin, DISABLE_AFTER_FAILURES, SCHEDULE_RUN};
 use crate::domain::{now, truncate};
 use crate::error::{DomainError, DomainResult};
-use crate::scheduler::{Lane, Lease, SchedulerHandle};
+use crate::scheduler::{Lane, Lease, SchedulerHandle, Tick};
 
 const BATCH: i64 = 200;
 /// How long a wake-up waits for more events before claiming: a little latency for much
@@ -171,12 +171,18 @@ impl Worker {
         // share the work through the jobs' leases).
         let mut changes = self.bus.changes();
         loop {
-            match self.tick().await {
+            let wait = match self.tick().await {
                 // A full batch: more are likely waiting.
-                Ok(n) if n >= BATCH as usize => continue,
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "plugins: running a batch failed; retrying"),
-            }
+                Ok(Tick::Ran(n)) if n >= BATCH as usize => continue,
+                // Fewer: the next event wakes the worker.
+                Ok(Tick::Ran(n)) if n > 0 => self.poll,
+                // Nothing was due: a cron run due before the next poll runs when it falls due.
+                Ok(tick) => tick.wait(self.poll),
+                Err(e) => {
+                    tracing::warn!(error = %e, "plugins: running a batch failed; retrying");
+                    self.poll
+                }
+            };
             tokio::select! {
                 r = changes.changed() => {
                     if r.is_err() {
@@ -187,7 +193,7 @@ impl Worker {
                     tokio::time::sleep(GATHER).await;
                     changes.mark_unchanged();
                 }
-                _ = tokio::time::sleep(self.poll) => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => return,
             }
         }
@@ -205,16 +211,17 @@ impl Worker {
         Ok(())
     }
 
-    /// Claims a batch of runs, runs them, applies and records them. Returns how many.
-    pub async fn tick(&self) -> DomainResult<usize> {
+    /// Claims a batch of runs, runs them, applies and records them.
+    pub async fn tick(&self) -> DomainResult<Tick> {
         // A read first: on SQLite the claim (an UPDATE) takes the write lock even when
         // nothing is due, and most events in most workspaces wake no plugin.
-        if !self.lease.anything_due(&self.db).await? {
-            return Ok(0);
+        let next = self.lease.next_due(&self.db).await?;
+        if next.is_none_or(|at| at > now()) {
+            return Ok(Tick::Idle(next));
         }
         let claimed = self.lease.claim(&self.db, BATCH).await?;
         if claimed.is_empty() {
-            return Ok(0);
+            return Ok(Tick::Ran(0));
         }
         let n = claimed.len();
         let t0 = std::time::Instant::now();
@@ -256,7 +263,7 @@ impl Worker {
         tracing::debug!(runs = n, waves = n_waves, ?prepared_in, total = ?t0.elapsed(), "plugin batch");
         self.bus.wake();
         self.scheduler.wake();
-        Ok(n)
+        Ok(Tick::Ran(n))
     }
 
     /// The events that woke the claimed runs, loaded with what they refer to (a statement per
