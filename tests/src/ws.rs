@@ -7,6 +7,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub const TRANSPORT_WS: &str = "graphql-transport-ws";
@@ -36,9 +37,14 @@ impl Ws {
         request
             .headers_mut()
             .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol));
-        let (socket, response) = tokio_tungstenite::connect_async(request)
-            .await
-            .map_err(|e| Refused::Other(e.to_string()))?;
+        // A small read buffer: tungstenite zero-fills all of it before every read attempt
+        // (snapview/tungstenite-rs#547), which at the default 128 KiB made a thousand idle
+        // test subscribers cost the bench's machine more than the server under test did.
+        let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
+        let (socket, response) =
+            tokio_tungstenite::connect_async_with_config(request, Some(config), false)
+                .await
+                .map_err(|e| Refused::Other(e.to_string()))?;
         assert_eq!(
             response
                 .headers()

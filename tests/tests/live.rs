@@ -56,6 +56,27 @@ async fn the_inbox_sees_new_messages_and_row_changes_on_both_protocols() {
 }
 
 #[tokio::test]
+async fn a_subscribe_message_larger_than_the_socket_read_buffer_arrives_whole() {
+    let server = TestServer::start().await;
+    let mut ws = Ws::connect(&server.url, TRANSPORT_WS, &server.admin_token)
+        .await
+        .expect("connects");
+    // 40 KiB of comment before the document: five times the server's read buffer.
+    let padded = format!("# {}\n{INBOX}", "x".repeat(40 * 1024));
+    ws.subscribe("inbox", &padded, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server
+        .admin()
+        .receive("SMS", "+14155550502", "after a long subscribe", None)
+        .await;
+    let event = ws.next("inbox").await;
+    assert_eq!(
+        event["data"]["inboxEvents"]["message"]["body"], "after a long subscribe",
+        "{event}"
+    );
+}
+
+#[tokio::test]
 async fn a_conversation_streams_every_change_in_commit_order() {
     let server = TestServer::start().await;
     let admin = server.admin();

@@ -24,6 +24,12 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
 pub const CLOSE_FORBIDDEN: u16 = 4403;
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 const AUTH_FAILED: &str = "authentication failed";
+/// The socket's read buffer. tungstenite zero-fills the whole buffer before every read
+/// attempt, data or not (snapview/tungstenite-rs#547), and a subscriber's socket is polled
+/// for reads each time an event wakes it: with the default 128 KiB that memset was half the
+/// server's CPU when 1,000 subscribers took 20 events a second (docs/benchmarks.md). Clients
+/// send small messages (subscribe, ping, complete); a larger one is read in more pieces.
+const READ_BUFFER: usize = 8 * 1024;
 
 pub fn upgrade(app: AppState, headers: &HeaderMap, ws: WebSocketUpgrade) -> Response {
     let protocol = headers
@@ -35,6 +41,7 @@ pub fn upgrade(app: AppState, headers: &HeaderMap, ws: WebSocketUpgrade) -> Resp
         })
         .unwrap_or(Protocols::GraphQLWS);
     ws.protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| serve(app, socket, protocol))
 }
 
