@@ -215,9 +215,8 @@ impl Worker {
     pub async fn tick(&self) -> DomainResult<Tick> {
         // A read first: on SQLite the claim (an UPDATE) takes the write lock even when
         // nothing is due, and most events in most workspaces wake no plugin.
-        let next = self.lease.next_due(&self.db).await?;
-        if next.is_none_or(|at| at > now()) {
-            return Ok(Tick::Idle(next));
+        if let Some(idle) = self.lease.idle(&self.db).await? {
+            return Ok(idle);
         }
         let claimed = self.lease.claim(&self.db, BATCH).await?;
         if claimed.is_empty() {

@@ -164,9 +164,8 @@ impl Scheduler {
     /// Claims and runs due jobs, a batch per transaction.
     pub async fn tick(&self) -> DomainResult<Tick> {
         // Woken after every change: look (a read) before claiming (a write).
-        let next = self.lease.next_due(&self.db).await?;
-        if next.is_none_or(|at| at > now()) {
-            return Ok(Tick::Idle(next));
+        if let Some(idle) = self.lease.idle(&self.db).await? {
+            return Ok(idle);
         }
         // PostgreSQL runs batches side by side, each in its own transaction on its own
         // connection; SQLite has one writer, so more would only wait.
@@ -364,6 +363,12 @@ impl Lease {
             times.push(r.try_get::<DateTime<Utc>>("", "at")?);
         }
         Ok(times.into_iter().min())
+    }
+
+    /// The idle tick, with when the next job falls due, unless one is due now.
+    pub async fn idle(&self, db: &DatabaseConnection) -> DomainResult<Option<Tick>> {
+        let next = self.next_due(db).await?;
+        Ok(next.is_none_or(|at| at > now()).then_some(Tick::Idle(next)))
     }
 
     /// `next_due`'s statement, after `prefix` (`EXPLAIN QUERY PLAN ` in a test).
