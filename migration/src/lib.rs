@@ -9,9 +9,11 @@ mod m20261126_000005_plugin_run_host_time;
 mod m20261130_000006_open_count_index;
 mod m20261130_000007_job_lane_indexes;
 mod m20261130_000008_conversation_counts;
+mod m20261201_000009_lighter_write_indexes;
 
 pub use m20261130_000007_job_lane_indexes::{RUN_KINDS, SCHEDULED_KINDS};
 pub use m20261130_000008_conversation_counts::TABLE as CONVERSATION_COUNT_DELTAS;
+pub use m20261201_000009_lighter_write_indexes::{STARRED, UNREAD};
 
 pub struct Migrator;
 
@@ -27,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_open_count_index::Migration),
             Box::new(m20261130_000007_job_lane_indexes::Migration),
             Box::new(m20261130_000008_conversation_counts::Migration),
+            Box::new(m20261201_000009_lighter_write_indexes::Migration),
         ]
     }
 }

@@ -54,10 +54,28 @@ async fn inbox_filters_by_star_unread_channel_and_text() {
     let q = "query($f: ConversationFilter) { conversations(filter: $f) { totalCount edges { node { id } } } }";
     let starred = admin.ok(q, json!({ "f": { "starred": true } })).await;
     assert_eq!(ids(&starred["conversations"]), [mail_id.as_str().unwrap()]);
+    assert_eq!(starred["conversations"]["totalCount"], 1);
+    let unstarred = admin.ok(q, json!({ "f": { "starred": false } })).await;
+    assert_eq!(
+        ids(&unstarred["conversations"]),
+        [wa_id.as_str().unwrap(), sms_id.as_str().unwrap()]
+    );
+    let starred_unread = admin
+        .ok(q, json!({ "f": { "starred": true, "unread": true } }))
+        .await;
+    assert_eq!(
+        ids(&starred_unread["conversations"]),
+        [mail_id.as_str().unwrap()]
+    );
     let unread = admin.ok(q, json!({ "f": { "unread": true } })).await;
     assert_eq!(unread["conversations"]["totalCount"], 2);
+    assert_eq!(
+        ids(&unread["conversations"]),
+        [wa_id.as_str().unwrap(), mail_id.as_str().unwrap()]
+    );
     let read = admin.ok(q, json!({ "f": { "unread": false } })).await;
     assert_eq!(ids(&read["conversations"]), [sms_id.as_str().unwrap()]);
+    assert_eq!(read["conversations"]["totalCount"], 1);
     let whatsapp = admin.ok(q, json!({ "f": { "channel": "WHATSAPP" } })).await;
     assert_eq!(ids(&whatsapp["conversations"]), [wa_id.as_str().unwrap()]);
     let by_contact = admin.ok(q, json!({ "f": { "search": "ZOE@" } })).await;
