@@ -46,7 +46,11 @@ pub fn example(name: &str) -> Vec<u8> {
             .arg(&target)
             .status()
             .expect("cargo runs");
-        assert!(status.success(), "the example plugins build");
+        assert!(
+            status.success(),
+            "the example plugins build (cargo's error above; a toolchain without the \
+             wasm32-wasip2 target needs `rustup target add wasm32-wasip2` once)"
+        );
         target.join("wasm32-wasip2").join("release")
     });
     let file = dir.join(format!("{}.wasm", name.replace('-', "_")));
