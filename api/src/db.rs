@@ -91,7 +91,9 @@ fn sqlite_file(url: &str) -> Option<String> {
 /// A fresh, migrated SQLite database for the library's own tests, removed when dropped.
 #[cfg(test)]
 pub mod testing {
-    use sea_orm::DatabaseConnection;
+    use sea_orm::{
+        ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait,
+    };
 
     use crate::domain::Scope;
 
@@ -106,6 +108,28 @@ pub mod testing {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+
+    /// SQLite's plan for `query`, a line per step. A plan reads no table, so a pooled
+    /// connection that last read before a migration would plan with the schema it had then;
+    /// a read in the same transaction renews it.
+    pub async fn sqlite_plan(
+        db: &DatabaseConnection,
+        query: Statement,
+    ) -> Result<Vec<String>, DbErr> {
+        let explain = Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            format!("EXPLAIN QUERY PLAN {}", query.sql),
+            query.values.map(|v| v.0).unwrap_or_default(),
+        );
+        let txn = db.begin().await?;
+        txn.execute_unprepared("SELECT count(*) FROM sqlite_master")
+            .await?;
+        let rows = txn.query_all_raw(explain).await?;
+        txn.commit().await?;
+        rows.iter()
+            .map(|row| row.try_get::<String>("", "detail"))
+            .collect()
     }
 
     pub async fn workspace() -> TestDb {

@@ -403,10 +403,7 @@ pub async fn star(
 
 #[cfg(test)]
 mod tests {
-    use sea_orm::{
-        ConnectionTrait, DbBackend, DbErr, QueryOrder, QuerySelect, QueryTrait, Statement,
-        TransactionTrait,
-    };
+    use sea_orm::{DbBackend, DbErr, QueryOrder, QuerySelect, QueryTrait, Statement};
 
     use super::*;
     use crate::db::testing;
@@ -429,23 +426,16 @@ mod tests {
         let sql = page
             .sql
             .replacen(from, &format!("{from} INDEXED BY {index}"), 1);
-        let explain = Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            format!("EXPLAIN QUERY PLAN {sql}"),
-            page.values.map(|v| v.0).unwrap_or_default(),
-        );
-        // A plan reads no table, so a pooled connection that last read before the migration
-        // would plan with the schema it had then: a read in the same transaction renews it.
-        let txn = t.db.begin().await?;
-        txn.execute_unprepared("SELECT count(*) FROM sqlite_master")
-            .await?;
-        let plan = txn.query_all_raw(explain).await?;
-        txn.commit().await?;
-        Ok(plan
-            .iter()
-            .map(|row| row.try_get::<String>("", "detail").expect("detail"))
-            .collect::<Vec<_>>()
-            .join("\n"))
+        let steps = testing::sqlite_plan(
+            &t.db,
+            Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                sql,
+                page.values.map(|v| v.0).unwrap_or_default(),
+            ),
+        )
+        .await?;
+        Ok(steps.join("\n"))
     }
 
     /// A partial index serves only a query that states its condition word for word (SQLite

@@ -356,7 +356,7 @@ impl Lease {
     /// however many jobs are kept.
     pub async fn next_due(&self, db: &DatabaseConnection) -> DomainResult<Option<DateTime<Utc>>> {
         let rows = db
-            .query_all_raw(self.due_query(db.get_database_backend(), ""))
+            .query_all_raw(self.due_query(db.get_database_backend()))
             .await?;
         let mut times = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -371,10 +371,10 @@ impl Lease {
         Ok(next.is_none_or(|at| at > now()).then_some(Tick::Idle(next)))
     }
 
-    /// `next_due`'s statement, after `prefix` (`EXPLAIN QUERY PLAN ` in a test).
-    fn due_query(&self, backend: DbBackend, prefix: &str) -> Statement {
+    /// `next_due`'s statement.
+    fn due_query(&self, backend: DbBackend) -> Statement {
         let text = format!(
-            "{prefix}SELECT at FROM (SELECT due_at AS at FROM jobs WHERE status = 'PENDING' \
+            "SELECT at FROM (SELECT due_at AS at FROM jobs WHERE status = 'PENDING' \
              AND {kinds} ORDER BY due_at, id LIMIT 1) AS due \
              UNION ALL SELECT at FROM (SELECT locked_until AS at FROM jobs \
              WHERE status = 'RUNNING' AND {kinds} AND locked_until IS NOT NULL \
@@ -655,14 +655,9 @@ mod tests {
             (&runs, "idx_jobs_due_runs"),
             (&scheduled, "idx_jobs_due_scheduled"),
         ] {
-            let plan = db
-                .query_all_raw(lease.due_query(DbBackend::Sqlite, "EXPLAIN QUERY PLAN "))
+            let steps = crate::db::testing::sqlite_plan(&db, lease.due_query(DbBackend::Sqlite))
                 .await
                 .expect("a plan");
-            let steps: Vec<String> = plan
-                .iter()
-                .filter_map(|r| r.try_get::<String>("", "detail").ok())
-                .collect();
             assert!(steps.iter().any(|s| s.contains(index)), "{steps:?}");
             assert!(
                 steps.iter().any(|s| s.contains("idx_jobs_leases")),
