@@ -607,6 +607,9 @@ mod tests {
         let t = crate::db::testing::workspace().await;
         let (db, ws) = (t.db.clone(), t.admin.workspace_id);
         let (runs, scheduled) = (Lease::new(Lane::PluginRuns), Lease::new(Lane::Scheduled));
+        // A new workspace has its daily digest pending (08:00 in its time zone): within the
+        // hour before, it would be the scheduled lane's next job, not the one below.
+        jobs::cancel(&db, ws, "digest:").await.expect("cancel");
         let json = serde_json::json!({});
         let later = now() + ChronoDuration::hours(1);
         jobs::schedule(&db, ws, "task.overdue", "later", later, json.clone())
