@@ -20,7 +20,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
+        let steps: Vec<Box<dyn MigrationTrait>> = vec![
             Box::new(m20261125_000001_domain::Migration),
             Box::new(m20261125_000002_message_search::Migration),
             Box::new(m20261125_000003_event_notify::Migration),
@@ -30,6 +30,38 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000007_job_lane_indexes::Migration),
             Box::new(m20261130_000008_conversation_counts::Migration),
             Box::new(m20261201_000009_lighter_write_indexes::Migration),
-        ]
+        ];
+        steps
+            .into_iter()
+            .map(|step| Box::new(InTransaction(step)) as Box<dyn MigrationTrait>)
+            .collect()
+    }
+}
+
+/// A migration applied in one transaction on SQLite too, with its record, as on PostgreSQL:
+/// one that fails leaves none of its steps behind, and the next start runs it from the top.
+/// (sea-orm-migration runs SQLite's migrations without one, each statement on whichever
+/// pooled connection is free; an index dropped on one connection was then still there for
+/// the next, which refused to create one of its name.)
+struct InTransaction(Box<dyn MigrationTrait>);
+
+impl MigrationName for InTransaction {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for InTransaction {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        self.0.up(manager).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        self.0.down(manager).await
     }
 }

@@ -61,13 +61,6 @@ const DROPPED: [(&str, &str); 2] = [
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
-    /// One transaction on SQLite too. sea-orm runs SQLite's migrations without one, each
-    /// statement on whichever pooled connection is free: there the index dropped on one
-    /// connection was still there for the next, which refused to create one of its name.
-    fn use_transaction(&self) -> Option<bool> {
-        Some(true)
-    }
-
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
         for (name, _) in DROPPED {

@@ -1,5 +1,6 @@
 //! The `confab` command line: bootstrap, tokens, migrate, schema.
 use confab_tests::{TestDb, cli};
+use sea_orm::ConnectionTrait;
 
 #[tokio::test]
 async fn bootstrap_prints_ids_and_a_token_once() {
@@ -129,6 +130,51 @@ async fn token_create_makes_the_user_once_and_keeps_their_role() {
         "{}",
         missing.stderr
     );
+}
+
+#[tokio::test]
+async fn a_migration_that_fails_leaves_none_of_its_tables_and_the_next_run_finishes() {
+    let db = TestDb::new().await;
+    let conn = sea_orm::Database::connect(&db.url).await.expect("connect");
+    // In the way of the first migration's later tables (it creates `workspaces` first).
+    conn.execute_unprepared("CREATE TABLE tasks (id INTEGER)")
+        .await
+        .expect("create a table in the way");
+    let tables = async || -> Vec<String> {
+        let sql = if db.is_postgres() {
+            "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'"
+        } else {
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+        };
+        conn.query_all_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            sql,
+        ))
+        .await
+        .expect("list tables")
+        .iter()
+        .map(|r| r.try_get::<String>("", "name").expect("a name"))
+        .collect()
+    };
+
+    let failed = cli(&db, &["migrate"]);
+    assert!(!failed.success, "migrated over a table in the way");
+    let left = tables().await;
+    assert!(left.contains(&"tasks".to_string()), "{left:?}");
+    assert!(
+        !left.contains(&"workspaces".to_string()),
+        "half a migration stayed: {left:?}"
+    );
+
+    conn.execute_unprepared("DROP TABLE tasks")
+        .await
+        .expect("clear the way");
+    let again = cli(&db, &["migrate"]);
+    assert!(again.success, "{}", again.stderr);
+    let all = tables().await;
+    assert!(all.contains(&"workspaces".to_string()), "{all:?}");
+    assert!(all.contains(&"tasks".to_string()), "{all:?}");
+    conn.close().await.ok();
 }
 
 #[tokio::test]
