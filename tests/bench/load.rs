@@ -28,6 +28,9 @@ pub struct Run {
     pub driver_cores: f64,
     /// CPU the server process tree used during the window, in cores.
     pub server_cores: f64,
+    /// CPU the whole machine used during the window (server, database, driver, the rest),
+    /// in cores: on a machine this size, what a request costs in all.
+    pub machine_cores: f64,
 }
 
 impl Run {
@@ -119,16 +122,19 @@ pub async fn drive(
     }
     tokio::time::sleep(warmup).await;
     let (driver_before, server_before) = (cpu_seconds(std::process::id()), tree_cpu(server_pid));
+    let machine_before = machine_busy_seconds();
     let started = Instant::now();
     measuring.store(true, Ordering::Relaxed);
     tokio::time::sleep(duration).await;
     stop.store(true, Ordering::Relaxed);
     let seconds = started.elapsed().as_secs_f64();
     let (driver_after, server_after) = (cpu_seconds(std::process::id()), tree_cpu(server_pid));
+    let machine_after = machine_busy_seconds();
     let mut run = Run {
         seconds,
         driver_cores: (driver_after - driver_before) / seconds,
         server_cores: (server_after - server_before) / seconds,
+        machine_cores: (machine_after - machine_before) / seconds,
         ..Run::default()
     };
     for c in clients {
@@ -163,6 +169,31 @@ pub fn cpu_seconds(pid: u32) -> f64 {
         .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
         .sum();
     ticks / 100.0 // USER_HZ is 100 on Linux
+}
+
+/// CPU seconds the whole machine has spent busy since boot (all but idle and I/O wait, from
+/// /proc/stat; 0 where that is missing).
+pub fn machine_busy_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return 0.0;
+    };
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0.0;
+    };
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let busy: f64 = ticks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, t)| t)
+        .sum();
+    busy / 100.0 // USER_HZ
 }
 
 /// A process and its descendants (PostGraphile runs as a cluster of workers).

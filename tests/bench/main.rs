@@ -201,6 +201,24 @@ impl Figures {
             run.driver_cores,
             None,
         );
+        self.add(
+            scenario,
+            backend,
+            "machine CPU",
+            "cores",
+            run.machine_cores,
+            None,
+        );
+        if run.throughput() > 0.0 {
+            self.add(
+                scenario,
+                backend,
+                "machine CPU per request",
+                "µs",
+                run.machine_cores / run.throughput() * 1e6,
+                None,
+            );
+        }
     }
 }
 
