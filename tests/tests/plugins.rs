@@ -50,6 +50,22 @@ where
     }
 }
 
+/// The client's notifications (newest first), once there are at least `n` (within 10 s).
+async fn notifications(client: &Client, n: usize) -> Vec<Value> {
+    eventually(10, || async {
+        let d = client
+            .ok(
+                "{ notifications(first: 100) { edges { node { kind text task { title } } } } }",
+                json!({}),
+            )
+            .await;
+        let list = nodes(&d["notifications"]);
+        (list.len() >= n).then_some(list)
+    })
+    .await
+    .unwrap_or_else(|| panic!("{n} notifications"))
+}
+
 fn system_events(list: &[Value]) -> Vec<String> {
     list.iter()
         .filter(|a| a["kind"] == "SYSTEM_EVENT")
@@ -537,18 +553,7 @@ async fn every_change_a_run_asks_for_lands_in_order_and_a_refused_run_writes_not
     assert_eq!(notes[0]["author"]["email"], "admin@acme.test");
 
     // Kim is told of the assignment now, and reminded as soon as the scheduler delivers.
-    let told = eventually(10, || async {
-        let d = kim
-            .ok(
-                "{ notifications(first: 10) { edges { node { kind text task { title } } } } }",
-                json!({}),
-            )
-            .await;
-        let list = nodes(&d["notifications"]);
-        (list.len() == 2).then_some(list)
-    })
-    .await
-    .expect("two notifications for kim");
+    let told = notifications(&kim, 2).await;
     let mut kinds: Vec<(&str, &str, &Value)> = told
         .iter()
         .map(|n| {
@@ -576,6 +581,70 @@ async fn every_change_a_run_asks_for_lands_in_order_and_a_refused_run_writes_not
     let other = bad["conversation"]["id"].clone();
     assert!(tasks(&admin, &other).await.is_empty());
     assert!(by_plugin(activities(&admin, &other).await).is_empty());
+}
+
+#[tokio::test]
+async fn messages_stored_together_run_in_order_and_each_run_keeps_its_own_reminders() {
+    // Messages arriving at once are stored in one transaction, which queues one job per
+    // plugin for all of them. The job's runs on one conversation must still go one after
+    // another (one follow-up task, not one per run), and each run's requests are its own
+    // (every reminder is sent, none taken for another run's).
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let kim = server.client(&server.token("acme", "kim@acme.test", "agent"));
+    let kim_id = kim.ok("{ me { id } }", json!({})).await["me"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let follow_up = admin
+        .installed("follow-up", example("follow-up"), None)
+        .await;
+    let scripted = admin.installed("scripted", example("scripted"), None).await;
+    const N: usize = 16;
+    let body = format!("remind-teammate {kim_id} Ring them\nlog seen");
+    let sent = futures::future::join_all(
+        (0..N).map(|_| admin.receive("SMS", "+14155550751", &body, None)),
+    )
+    .await;
+    let conversation = sent[0]["conversation"]["id"].clone();
+    assert!(sent.iter().all(|r| r["conversation"]["id"] == conversation));
+
+    let runs = admin
+        .wait_for_runs(follow_up["id"].as_str().unwrap(), N, 10)
+        .await;
+    assert_eq!(runs.len(), N, "{runs:?}");
+    assert!(runs.iter().all(|r| r["outcome"] == "OK"), "{runs:?}");
+    let opened: Vec<&Value> = runs.iter().filter(|r| r["actions"] == 1).collect();
+    assert_eq!(opened.len(), 1, "one run opens the task: {runs:?}");
+    assert_eq!(tasks(&admin, &conversation).await.len(), 1);
+
+    let runs = admin
+        .wait_for_runs(scripted["id"].as_str().unwrap(), N, 10)
+        .await;
+    assert_eq!(runs.len(), N, "{runs:?}");
+    assert!(
+        runs.iter()
+            .all(|r| r["outcome"] == "OK" && r["actions"] == 2),
+        "{runs:?}"
+    );
+    let trail = activities(&admin, &conversation).await;
+    assert_eq!(system_events(&trail), vec!["seen"; N], "{trail:?}");
+    let reminded = notifications(&kim, N).await;
+    assert_eq!(reminded.len(), N);
+    assert!(
+        reminded
+            .iter()
+            .all(|n| n["kind"] == "PLUGIN_REMINDER" && n["text"] == "Ring them"),
+        "{reminded:?}"
+    );
+    // Every job left the queue with its last run.
+    let queued = admin
+        .ok(
+            "{ jobs(kind: \"plugin.run.event\") { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(queued["jobs"]["totalCount"], 0);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Automation plugins, as admins manage them: install (checked and precompiled before anything
 //! is stored), enable/disable, uninstall; and the hook that queues a run for each committed
 //! event a plugin asked for. Running them is `crate::plugins`.
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sea_orm::sea_query::OnConflict;
@@ -256,6 +257,10 @@ fn run_prefix(plugin_id: i64) -> String {
 /// activities on a conversation), inside the transaction that wrote them: the runs happen if
 /// and only if the change commits. Each row comes with the actor that caused it: a plugin's
 /// own changes do not wake it again, and chains stop at [`MAX_DEPTH`].
+///
+/// The runs a transaction queues for one plugin share one job (`activityIds`, in trail
+/// order): an ingest batch of many messages costs each listening plugin one queue row, not
+/// one per message. The worker finishes the job once its last run is recorded.
 pub async fn enqueue_runs(
     db: &impl ConnectionTrait,
     rows: &[(&activity::Model, &Actor)],
@@ -285,7 +290,8 @@ pub async fn enqueue_runs(
         .all(db)
         .await?;
     let due_at = now();
-    let mut runs = Vec::new();
+    // Per plugin and cascade depth (a run's actor carries its depth), the rows in order.
+    let mut runs: BTreeMap<(i64, i64, i64), Vec<i64>> = BTreeMap::new();
     for (workspace_id, plugin_id, events) in listening {
         for (row, (source, depth)) in rows.iter().filter(|(r, _)| r.workspace_id == workspace_id) {
             // A plugin does not wake itself.
@@ -296,17 +302,28 @@ pub async fn enqueue_runs(
                 .as_array()
                 .is_some_and(|e| e.iter().any(|k| k.as_str() == Some(row.kind.as_str())));
             if wants {
-                runs.push(jobs::Occurrence {
-                    workspace_id: row.workspace_id,
-                    kind: EVENT_RUN,
-                    key: format!("{}{}", run_prefix(plugin_id), row.id),
-                    due_at,
-                    payload: json!({ "pluginId": plugin_id, "activityId": row.id, "depth": depth + 1 }),
-                });
+                runs.entry((workspace_id, plugin_id, depth + 1))
+                    .or_default()
+                    .push(row.id);
             }
         }
     }
-    jobs::schedule_many(db, runs).await
+    let jobs = runs
+        .into_iter()
+        .map(|((workspace_id, plugin_id, depth), mut ids)| {
+            ids.sort_unstable();
+            (workspace_id, plugin_id, depth, ids)
+        })
+        .map(|(workspace_id, plugin_id, depth, ids)| jobs::Occurrence {
+            workspace_id,
+            kind: EVENT_RUN,
+            // An activity wakes a plugin once, so its first row names the job.
+            key: format!("{}{}", run_prefix(plugin_id), ids[0]),
+            due_at,
+            payload: json!({ "pluginId": plugin_id, "activityIds": ids, "depth": depth }),
+        })
+        .collect();
+    jobs::schedule_many(db, jobs).await
 }
 
 /// Puts each of the plugin's cron schedules' next firing on the schedule (in the workspace's

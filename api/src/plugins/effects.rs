@@ -28,7 +28,9 @@ use crate::scheduler::jobs::{self, Occurrence};
 pub struct Asked<'a> {
     pub plugin: &'a plugin::Model,
     pub actor: &'a Actor,
-    pub job_id: i64,
+    /// The run's own name among its plugin's runs (its event, or its scheduled job): the
+    /// reminders it asks for are keyed by it, apart from those of the job's other runs.
+    pub run: String,
     pub effects: &'a [Effect],
 }
 
@@ -259,7 +261,7 @@ impl<'a> Writes<'a> {
                     self.reminders.push(Occurrence {
                         workspace_id: ws,
                         kind: REMINDER,
-                        key: format!("{}{}:{n}", reminder_prefix(plugin.id), r.job_id),
+                        key: format!("{}{}:{n}", reminder_prefix(plugin.id), r.run),
                         due_at: due,
                         payload: json!({ "pluginId": plugin.id, "conversationId": c.id, "to": to,
                                          "text": reminder.text, "depth": depth(actor) }),

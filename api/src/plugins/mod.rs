@@ -1,8 +1,10 @@
 //! Where plugins run. The worker takes queued runs (`plugin.run.*` jobs, queued in the same
-//! transaction as the event that caused them, or by a plugin's cron schedule), runs each in
-//! a fresh sandbox off the request path and outside any transaction, then applies what the
-//! successful runs asked for, records every run and finishes the jobs (deletes them: the run
-//! records are their history) in one transaction.
+//! transaction as the events that caused them, one job per plugin for all of that
+//! transaction's events, or by a plugin's cron schedule), runs each in a fresh sandbox off
+//! the request path and outside any transaction, then applies what the successful runs asked
+//! for, records every run and moves their jobs on in one transaction: a job whose runs are
+//! all recorded is finished (deleted: the run records are its history), one with runs left
+//! keeps only those, so a retry never runs a recorded run again.
 //!
 //! Runs of one plugin on one conversation within a batch go in order, each seeing what the
 //! one before it did ("waves"); different conversations run side by side, up to one run per
@@ -11,7 +13,7 @@ mod effects;
 mod events;
 mod workspace;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,7 +36,11 @@ use crate::domain::{now, truncate};
 use crate::error::{DomainError, DomainResult};
 use crate::scheduler::{Lane, Lease, SchedulerHandle, Tick};
 
-const BATCH: i64 = 200;
+/// Jobs claimed at once. A job holds up to an ingest batch's runs (64), so a batch stays
+/// within a few thousand runs.
+const BATCH: i64 = 32;
+/// Run records written per statement (each is a dozen values; SQLite takes 32,766).
+const RECORDS_PER_INSERT: usize = 1000;
 /// How long a wake-up waits for more events before claiming: a little latency for much
 /// fewer, larger transactions under load.
 const GATHER: Duration = Duration::from_millis(10);
@@ -125,7 +131,10 @@ impl PluginHost {
 
 /// One claimed run, ready to go.
 struct Prepared {
-    job: job::Model,
+    /// Shared by the runs a job holds.
+    job: Job,
+    /// The trail row of the event it runs on; none for a scheduled run.
+    activity_id: Option<i64>,
     /// Shared by the batch's runs of this plugin (the row holds the whole upload).
     plugin: Arc<plugin::Model>,
     label: String,
@@ -134,6 +143,17 @@ struct Prepared {
     /// Runs sharing a key go one after another.
     order_key: (i64, Option<i64>),
     event: confab_plugins::wit::Event,
+}
+
+impl Prepared {
+    /// Names the run among all of its plugin's runs, the same on a retry: its event, or
+    /// its scheduled job.
+    fn key(&self) -> String {
+        match self.activity_id {
+            Some(a) => format!("e{a}"),
+            None => self.job.id.to_string(),
+        }
+    }
 }
 
 pub struct Worker {
@@ -224,6 +244,7 @@ impl Worker {
         }
         let n = claimed.len();
         let t0 = std::time::Instant::now();
+        let claimed: Vec<Job> = claimed.into_iter().map(Arc::new).collect();
         // The batch's plugins in one read; each run's event rows read side by side.
         let ids: Vec<i64> = claimed
             .iter()
@@ -246,20 +267,22 @@ impl Worker {
         let mut ready = Vec::new();
         for j in &claimed {
             match prepare(j, &plugins, &events) {
-                Ok(Some(p)) => ready.push(p),
-                Ok(None) => self.skip(j).await?,
+                Ok(runs) if runs.is_empty() => self.skip(j).await?,
+                Ok(runs) => ready.extend(runs),
                 Err(e) => self.lease.failed(&self.db, j, &e).await?,
             }
         }
         let prepared_in = t0.elapsed();
+        let n_runs = ready.len();
+        let mut progress = Progress::new(&ready);
         // Each plugin's failure count as this batch moves it.
         let mut counts: HashMap<i64, plugin::Model> = HashMap::new();
         let waves = waves(ready);
         let n_waves = waves.len();
         for wave in waves {
-            self.run_wave(wave, &mut counts).await?;
+            self.run_wave(wave, &mut progress, &mut counts).await?;
         }
-        tracing::debug!(runs = n, waves = n_waves, ?prepared_in, total = ?t0.elapsed(), "plugin batch");
+        tracing::debug!(jobs = n, runs = n_runs, waves = n_waves, ?prepared_in, total = ?t0.elapsed(), "plugin batch");
         self.bus.wake();
         self.scheduler.wake();
         Ok(Tick::Ran(n))
@@ -269,12 +292,12 @@ impl Worker {
     /// kind of row for the whole batch), by activity id.
     async fn events(
         &self,
-        claimed: &[job::Model],
+        claimed: &[Job],
     ) -> DomainResult<HashMap<i64, crate::realtime::LoadedActivity>> {
         let ids: Vec<i64> = claimed
             .iter()
             .filter(|j| j.kind != SCHEDULE_RUN)
-            .filter_map(activity_of)
+            .flat_map(|j| activities_of(j))
             .collect();
         if ids.is_empty() {
             return Ok(HashMap::new());
@@ -290,7 +313,7 @@ impl Worker {
             .collect())
     }
 
-    /// A run with nothing left to do: its job is finished (deleted) without a record.
+    /// A job with nothing left to run: finished (deleted) without a record.
     async fn skip(&self, j: &job::Model) -> DomainResult<()> {
         let txn = self.db.begin().await?;
         self.lease.done(&txn, j).await?;
@@ -326,24 +349,37 @@ impl Worker {
     }
 
     /// Runs a wave side by side (one sandbox per run, at most one per core), then applies and
-    /// records all of it in one transaction.
+    /// records all of it, and moves its jobs on, in one transaction.
     async fn run_wave(
         &self,
         wave: Vec<Prepared>,
+        progress: &mut Progress,
         counts: &mut HashMap<i64, plugin::Model>,
     ) -> DomainResult<()> {
         let t_run = std::time::Instant::now();
+        // A job that failed earlier in this batch goes back to the queue whole: none of its
+        // runs go on here.
+        let wave: Vec<Prepared> = wave
+            .into_iter()
+            .filter(|p| !progress.failed.contains(&p.job.id))
+            .collect();
         let read_ahead = self.read_ahead(&wave).await?;
         let mut runs = Vec::with_capacity(wave.len());
+        // Runs with nothing left to do (their plugin was switched off earlier in this batch):
+        // they leave their job without a record.
+        let mut dropped = Vec::new();
         for p in wave {
+            if progress.failed.contains(&p.job.id) {
+                continue;
+            }
             if counts.get(&p.plugin.id).is_some_and(|c| !c.enabled) {
-                // Switched off earlier in this batch.
-                self.skip(&p.job).await?;
+                dropped.push(p);
                 continue;
             }
             let compiled = match self.host.compiled(&self.db, &p.plugin).await {
                 Ok(c) => c,
                 Err(e) => {
+                    progress.failed.insert(p.job.id);
                     self.lease.failed(&self.db, &p.job, &e).await?;
                     continue;
                 }
@@ -375,12 +411,19 @@ impl Worker {
                 .map_err(|e| DomainError::Internal(format!("plugin run panicked: {e}")))?;
             finished.push((p, started_at, report));
         }
+        // A job that failed while this wave started keeps these runs for its retry.
+        finished.retain(|(p, _, _)| !progress.failed.contains(&p.job.id));
+        dropped.retain(|p| !progress.failed.contains(&p.job.id));
+        if finished.is_empty() && dropped.is_empty() {
+            return Ok(());
+        }
         let ran_in = t_run.elapsed();
         let txn = begin_write(&self.db).await?;
         let mut records = Vec::with_capacity(finished.len());
         let mut moved = std::collections::BTreeMap::new();
-        let jobs: Vec<&job::Model> = finished.iter().map(|(p, _, _)| &p.job).collect();
-        let ours = match self.lease.done_many(&txn, &jobs).await {
+        let wave_runs = finished.iter().map(|(p, _, _)| p).chain(dropped.iter());
+        let (done, left) = progress.after(wave_runs);
+        let ours = match self.move_on(&txn, &done, &left).await {
             Ok(ours) => ours,
             Err(e) => {
                 txn.rollback().await?;
@@ -395,10 +438,12 @@ impl Worker {
         let applied = match apply(&txn, &mine).await {
             Ok(applied) => applied,
             Err(e) => {
-                // The database failed us: nothing of this wave stays; each run is retried.
+                // The database failed us: nothing of this wave stays; its jobs are retried
+                // with the runs they held before it.
                 txn.rollback().await?;
-                for (p, _, _) in &finished {
-                    self.lease.failed(&self.db, &p.job, &e).await?;
+                for j in done.iter().chain(left.iter().map(|(j, _)| j)) {
+                    progress.failed.insert(j.id);
+                    self.lease.failed(&self.db, j, &e).await?;
                 }
                 return Ok(());
             }
@@ -412,8 +457,9 @@ impl Worker {
                 *was = (*was).max(health);
             }
         }
-        if !records.is_empty() {
-            plugin_run::Entity::insert_many(records)
+        let mut records = records.into_iter().peekable();
+        while records.peek().is_some() {
+            plugin_run::Entity::insert_many(records.by_ref().take(RECORDS_PER_INSERT))
                 .exec_without_returning(&txn)
                 .await?;
         }
@@ -441,22 +487,104 @@ impl Worker {
         tracing::debug!(runs = finished.len(), ?ran_in, settled_in = ?t_run.elapsed() - ran_in, "plugin wave");
         Ok(())
     }
+
+    /// Inside the wave's transaction: finishes the jobs whose runs are all recorded and
+    /// leaves the others only the runs they have left. Returns the ids still ours.
+    async fn move_on(
+        &self,
+        txn: &DatabaseTransaction,
+        done: &[Job],
+        left: &[Narrowed],
+    ) -> DomainResult<HashSet<i64>> {
+        let done: Vec<&job::Model> = done.iter().map(|j| j.as_ref()).collect();
+        let mut ours = self.lease.done_many(txn, &done).await?;
+        for (j, ids) in left {
+            let mut payload = j.payload.clone();
+            payload["activityIds"] = serde_json::json!(ids);
+            if let Some(p) = payload.as_object_mut() {
+                p.remove("activityId");
+            }
+            if self.lease.narrow(txn, j, payload).await? {
+                ours.insert(j.id);
+            }
+        }
+        Ok(ours)
+    }
 }
 
-/// The activity a run's job names, if any.
-fn activity_of(j: &job::Model) -> Option<i64> {
+/// A claimed job, shared by the runs it holds.
+type Job = Arc<job::Model>;
+/// A job with runs left after a wave, and the events they run on.
+type Narrowed = (Job, Vec<i64>);
+
+/// The runs each of a batch's jobs has left as its waves go by, and the jobs that failed
+/// (back in the queue, whole, for a retry).
+struct Progress {
+    left: HashMap<i64, Vec<Option<i64>>>,
+    failed: HashSet<i64>,
+}
+
+impl Progress {
+    fn new(runs: &[Prepared]) -> Self {
+        let mut left: HashMap<i64, Vec<Option<i64>>> = HashMap::new();
+        for p in runs {
+            left.entry(p.job.id).or_default().push(p.activity_id);
+        }
+        Progress {
+            left,
+            failed: HashSet::new(),
+        }
+    }
+
+    /// Takes a wave's runs off their jobs: the jobs with none left, and the others with the
+    /// events they still have to run on.
+    fn after<'a>(&mut self, wave: impl Iterator<Item = &'a Prepared>) -> (Vec<Job>, Vec<Narrowed>) {
+        let mut touched: HashMap<i64, Job> = HashMap::new();
+        for p in wave {
+            if let Some(runs) = self.left.get_mut(&p.job.id)
+                && let Some(at) = runs.iter().position(|a| *a == p.activity_id)
+            {
+                runs.remove(at);
+            }
+            touched.entry(p.job.id).or_insert_with(|| p.job.clone());
+        }
+        let mut done = Vec::new();
+        let mut left = Vec::new();
+        for (id, j) in touched {
+            match self.left.get(&id) {
+                Some(runs) if !runs.is_empty() => {
+                    left.push((j, runs.iter().filter_map(|a| *a).collect()));
+                }
+                _ => done.push(j),
+            }
+        }
+        done.sort_by_key(|j| j.id);
+        left.sort_by_key(|(j, _)| j.id);
+        (done, left)
+    }
+}
+
+/// The events a run's job names, in trail order (`activityIds`; a job queued by an earlier
+/// version names one, `activityId`).
+fn activities_of(j: &job::Model) -> Vec<i64> {
+    if let Some(ids) = j.payload.get("activityIds").and_then(|v| v.as_array()) {
+        return ids.iter().filter_map(serde_json::Value::as_i64).collect();
+    }
     j.payload
         .get("activityId")
         .and_then(serde_json::Value::as_i64)
+        .into_iter()
+        .collect()
 }
 
-/// What a run needs, from the batch's plugins and events; None when there is nothing to run
-/// any more (the plugin was disabled or uninstalled, or the event's row is gone).
+/// The runs a job holds, from the batch's plugins and events; none when there is nothing to
+/// run any more (the plugin was disabled or uninstalled). A run whose event row is gone
+/// is left out.
 fn prepare(
-    j: &job::Model,
+    j: &Job,
     plugins: &HashMap<i64, Arc<plugin::Model>>,
     events: &HashMap<i64, crate::realtime::LoadedActivity>,
-) -> DomainResult<Option<Prepared>> {
+) -> DomainResult<Vec<Prepared>> {
     let id = |key: &str| j.payload.get(key).and_then(serde_json::Value::as_i64);
     let plugin_id =
         id("pluginId").ok_or_else(|| DomainError::Internal("run without pluginId".into()))?;
@@ -465,41 +593,51 @@ fn prepare(
         .filter(|p| p.workspace_id == j.workspace_id)
         .cloned()
     else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
     let depth = id("depth").unwrap_or(1);
-    let (event, trigger, order_key) = if j.kind == SCHEDULE_RUN {
+    let run = |activity_id, event, trigger, order_key| Prepared {
+        label: label(&p),
+        job: j.clone(),
+        activity_id,
+        plugin: p.clone(),
+        depth,
+        trigger,
+        order_key,
+        event,
+    };
+    if j.kind == SCHEDULE_RUN {
         let expr = j
             .payload
             .get("schedule")
             .and_then(|s| s.as_str())
             .unwrap_or("");
         let event = events::scheduled(expr, j.due_at);
-        (event, format!("schedule: {expr}"), (p.id, None))
-    } else {
-        let activity_id =
-            activity_of(j).ok_or_else(|| DomainError::Internal("run without activityId".into()))?;
-        let Some(loaded) = events
-            .get(&activity_id)
-            .filter(|a| a.activity.workspace_id == j.workspace_id)
-        else {
-            return Ok(None);
-        };
-        (
-            events::from_activity(loaded),
-            format!("event: {}", loaded.activity.kind),
-            (p.id, loaded.activity.conversation_id),
-        )
-    };
-    Ok(Some(Prepared {
-        label: label(&p),
-        job: j.clone(),
-        plugin: p,
-        depth,
-        trigger,
-        order_key,
-        event,
-    }))
+        return Ok(vec![run(
+            None,
+            event,
+            format!("schedule: {expr}"),
+            (p.id, None),
+        )]);
+    }
+    let ids = activities_of(j);
+    if ids.is_empty() {
+        return Err(DomainError::Internal("run without activityIds".into()));
+    }
+    Ok(ids
+        .into_iter()
+        .filter_map(|activity_id| {
+            let loaded = events
+                .get(&activity_id)
+                .filter(|a| a.activity.workspace_id == j.workspace_id)?;
+            Some(run(
+                Some(activity_id),
+                events::from_activity(loaded),
+                format!("event: {}", loaded.activity.kind),
+                (p.id, loaded.activity.conversation_id),
+            ))
+        })
+        .collect())
 }
 
 /// A run that has finished, with when it started.
@@ -534,7 +672,7 @@ async fn apply(
         .map(|(p, effects, actor)| effects::Asked {
             plugin: &p.plugin,
             actor,
-            job_id: p.job.id,
+            run: p.key(),
             effects,
         })
         .collect();

@@ -433,6 +433,24 @@ impl Lease {
         Ok(self.done_many(txn, &[j]).await?.contains(&j.id))
     }
 
+    /// Inside `txn`, leaves `j` (still running, ours) with `payload`: a plugin run's job
+    /// whose first runs were recorded keeps the rest. False when it is no longer ours.
+    pub async fn narrow(
+        &self,
+        txn: &DatabaseTransaction,
+        j: &job::Model,
+        payload: serde_json::Value,
+    ) -> DomainResult<bool> {
+        let r = job::Entity::update_many()
+            .col_expr(job::Column::Payload, Expr::value(payload))
+            .filter(job::Column::Id.eq(j.id))
+            .filter(job::Column::Status.eq(JobStatus::Running.as_str()))
+            .filter(job::Column::LockedBy.eq(self.worker.as_str()))
+            .exec(txn)
+            .await?;
+        Ok(r.rows_affected == 1)
+    }
+
     /// Records a failed try: back to PENDING with backoff, or FAILED after the last attempt.
     pub async fn failed(
         &self,
@@ -594,6 +612,52 @@ mod tests {
             .map(|j| (j.unique_key, j.status))
             .collect();
         assert_eq!(left, [("alert".to_string(), "DONE".to_string())]);
+    }
+
+    #[tokio::test]
+    async fn a_run_job_narrowed_to_its_runs_left_is_retried_with_those_alone() {
+        let t = crate::db::testing::workspace().await;
+        let (db, ws) = (t.db.clone(), t.admin.workspace_id);
+        let payload = serde_json::json!({ "pluginId": 1, "activityIds": [7, 8, 9] });
+        jobs::schedule(
+            &db,
+            ws,
+            crate::domain::plugins::EVENT_RUN,
+            "run",
+            now(),
+            payload,
+        )
+        .await
+        .expect("schedule");
+        let lease = Lease::new(Lane::PluginRuns);
+        let claimed = lease.claim(&db, 10).await.expect("claim");
+        assert_eq!(claimed.len(), 1);
+        let left = serde_json::json!({ "pluginId": 1, "activityIds": [9] });
+        // Another worker's lease is not its to narrow.
+        let txn = db.begin().await.expect("begin");
+        assert!(
+            !Lease::new(Lane::PluginRuns)
+                .narrow(&txn, &claimed[0], left.clone())
+                .await
+                .expect("narrow")
+        );
+        assert!(
+            lease
+                .narrow(&txn, &claimed[0], left.clone())
+                .await
+                .expect("narrow")
+        );
+        txn.commit().await.expect("commit");
+        lease
+            .failed(&db, &claimed[0], &DomainError::Internal("later".into()))
+            .await
+            .expect("failed");
+        let row = job::Entity::find_by_id(claimed[0].id)
+            .one(&db)
+            .await
+            .expect("read")
+            .expect("the job stays for its retry");
+        assert_eq!((row.status.as_str(), row.payload), ("PENDING", left));
     }
 
     /// True when a job of `lease`'s lane is due (or its lease ran out).
