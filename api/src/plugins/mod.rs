@@ -411,7 +411,7 @@ impl Worker {
                 .map_err(|e| DomainError::Internal(format!("plugin run panicked: {e}")))?;
             finished.push((p, started_at, report));
         }
-        // A job that failed while this wave started keeps these runs for its retry.
+        // The runs of a job that failed while this wave was starting are for its retry.
         finished.retain(|(p, _, _)| !progress.failed.contains(&p.job.id));
         dropped.retain(|p| !progress.failed.contains(&p.job.id));
         if finished.is_empty() && dropped.is_empty() {
