@@ -265,6 +265,10 @@ async fn refused_changes_publish_nothing() {
         .expect("connects");
     ws.subscribe("c", CONVERSATION, json!({ "id": id })).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
+    // A fence: the changes before it may still be on their way (the event source lags
+    // under load); once the note's event arrives, anything after it is the refused changes'.
+    admin.ok("mutation($c: ID!) { addNote(input: {conversationId: $c, body: \"fence\"}) { note { id } } }", json!({ "c": id })).await;
+    while ws.next("c").await["data"]["conversationEvents"]["note"]["body"] != "fence" {}
     let refused = admin
         .gql("mutation($c: ID!) { sendMessage(input: {conversationId: $c, channel: SMS, body: \"promo\"}) { message { id } } }", json!({ "c": id }))
         .await;
