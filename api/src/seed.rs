@@ -14,6 +14,7 @@ use sea_orm::{
 use serde::Serialize;
 use serde_json::json;
 
+use entity::positional::SelectRows;
 use entity::{
     activity, appointment, contact, contact_identity, contact_tag, conversation,
     custom_field_value, message, note, opportunity, stage, tag, task,
@@ -591,17 +592,17 @@ where
 /// used one's does.
 async fn schedule_alerts(db: &impl ConnectionTrait, ws: i64) -> DomainResult<()> {
     use crate::scheduler::jobs;
-    let workspace = entity::workspace::Entity::find_by_id(ws).one(db).await?;
+    let workspace = entity::workspace::Entity::find_by_id(ws).row(db).await?;
     let minutes = jobs::reminder_minutes(workspace.as_ref());
     let mut due = Vec::new();
     for t in crate::domain::scoped::rows::<task::Entity>(ws)
-        .all(db)
+        .rows(db)
         .await?
     {
         due.extend(jobs::task_occurrences(&t));
     }
     for a in crate::domain::scoped::rows::<appointment::Entity>(ws)
-        .all(db)
+        .rows(db)
         .await?
     {
         due.extend(jobs::appointment_occurrences(&a, &minutes));

@@ -1,16 +1,18 @@
 //! The `contact_identities` table.
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-#[sea_orm(table_name = "contact_identities")]
-pub struct Model {
-    #[sea_orm(primary_key)]
-    pub id: i64,
-    pub workspace_id: i64,
-    pub contact_id: i64,
-    pub kind: String,
-    pub value: String,
-    pub created_at: DateTimeUtc,
+crate::positional::model! {
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "contact_identities")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub workspace_id: i64,
+        pub contact_id: i64,
+        pub kind: String,
+        pub value: String,
+        pub created_at: DateTimeUtc,
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,17 +1,19 @@
 //! The `message_templates` table.
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-#[sea_orm(table_name = "message_templates")]
-pub struct Model {
-    #[sea_orm(primary_key)]
-    pub id: i64,
-    pub workspace_id: i64,
-    pub name: String,
-    pub channel: Option<String>,
-    pub body: String,
-    pub variables: Json,
-    pub created_at: DateTimeUtc,
+crate::positional::model! {
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "message_templates")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub workspace_id: i64,
+        pub name: String,
+        pub channel: Option<String>,
+        pub body: String,
+        pub variables: Json,
+        pub created_at: DateTimeUtc,
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,15 +1,17 @@
 //! The `stages` table.
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-#[sea_orm(table_name = "stages")]
-pub struct Model {
-    #[sea_orm(primary_key)]
-    pub id: i64,
-    pub workspace_id: i64,
-    pub pipeline_id: i64,
-    pub name: String,
-    pub position: i32,
+crate::positional::model! {
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "stages")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub workspace_id: i64,
+        pub pipeline_id: i64,
+        pub name: String,
+        pub position: i32,
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

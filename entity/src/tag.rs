@@ -1,14 +1,16 @@
 //! The `tags` table.
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-#[sea_orm(table_name = "tags")]
-pub struct Model {
-    #[sea_orm(primary_key)]
-    pub id: i64,
-    pub workspace_id: i64,
-    pub name: String,
-    pub created_at: DateTimeUtc,
+crate::positional::model! {
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tags")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub workspace_id: i64,
+        pub name: String,
+        pub created_at: DateTimeUtc,
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,17 +1,19 @@
 //! The `users` table.
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-#[sea_orm(table_name = "users")]
-pub struct Model {
-    #[sea_orm(primary_key)]
-    pub id: i64,
-    pub workspace_id: i64,
-    pub email: String,
-    pub name: String,
-    pub handle: String,
-    pub role: String,
-    pub created_at: DateTimeUtc,
+crate::positional::model! {
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "users")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub workspace_id: i64,
+        pub email: String,
+        pub name: String,
+        pub handle: String,
+        pub role: String,
+        pub created_at: DateTimeUtc,
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,6 +6,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
+use entity::positional::SelectRows;
 use entity::{appointment, conversation};
 
 use crate::db::begin_write;
@@ -131,7 +132,7 @@ pub async fn create(
     let txn = begin_write(db).await?;
     let conversation = conversations::scoped(scope)
         .filter(conversation::Column::Id.eq(conversation_id))
-        .one(&txn)
+        .row(&txn)
         .await?
         .ok_or(DomainError::NotFound("conversation"))?;
     let at = now();

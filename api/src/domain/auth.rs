@@ -2,6 +2,7 @@
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 
+use entity::positional::SelectRows;
 use entity::{api_token, user};
 
 use crate::domain::{Role, Scope};
@@ -32,12 +33,12 @@ pub async fn authenticate(db: &DatabaseConnection, header: Option<&str>) -> Doma
     let token = api_token::Entity::find()
         .filter(api_token::Column::TokenHash.eq(hash_token(token)))
         .filter(api_token::Column::RevokedAt.is_null())
-        .one(db)
+        .row(db)
         .await?
         .ok_or(DomainError::Unauthenticated)?;
     let user = user::Entity::find_by_id(token.user_id)
         .filter(user::Column::WorkspaceId.eq(token.workspace_id))
-        .one(db)
+        .row(db)
         .await?
         .ok_or(DomainError::Unauthenticated)?;
     Ok(Scope {

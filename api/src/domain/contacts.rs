@@ -6,6 +6,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
+use entity::positional::SelectRows;
 use entity::{contact, contact_tag, conversation, tag, user};
 
 use crate::db::begin_write;
@@ -35,7 +36,7 @@ pub async fn find(
 ) -> DomainResult<Option<contact::Model>> {
     Ok(scoped(scope)
         .filter(contact::Column::Id.eq(id))
-        .one(db)
+        .row(db)
         .await?)
 }
 
@@ -160,7 +161,7 @@ pub async fn update(
     let fields = custom_fields::validate(&txn, scope, &u.custom_fields).await?;
     let conversation_id = conversation::Entity::find()
         .filter(conversation::Column::ContactId.eq(id))
-        .one(&txn)
+        .row(&txn)
         .await?
         .map(|c| c.id);
     let mut changes: Vec<(&str, serde_json::Value, serde_json::Value)> = Vec::new();
@@ -263,7 +264,7 @@ pub async fn assign_owner(
             user::Entity::find_by_id(uid)
                 .filter(user::Column::WorkspaceId.eq(scope.workspace_id))
                 .filter(user::Column::Role.ne(Role::Integration.as_str()))
-                .one(&txn)
+                .row(&txn)
                 .await?
                 .ok_or(DomainError::NotFound("user"))?,
         ),
@@ -274,7 +275,7 @@ pub async fn assign_owner(
     }
     let conversation_id = conversation::Entity::find()
         .filter(conversation::Column::ContactId.eq(id))
-        .one(&txn)
+        .row(&txn)
         .await?
         .map(|c| c.id);
     let mut m = current.clone().into_active_model();
@@ -304,6 +305,7 @@ mod identities {
     };
 
     use entity::contact_identity;
+    use entity::positional::SelectRows;
 
     use crate::domain::addresses::IdentityKind;
     use crate::domain::{Scope, now};
@@ -327,7 +329,7 @@ mod identities {
             .filter(contact_identity::Column::WorkspaceId.eq(scope.workspace_id))
             .filter(contact_identity::Column::Kind.eq(kind.as_str()))
             .filter(contact_identity::Column::Value.eq(value))
-            .one(txn)
+            .row(txn)
             .await?;
         match holder {
             Some(h) if h.contact_id == contact_id => Ok(()),
@@ -358,6 +360,7 @@ pub(crate) mod tags {
         JoinType, QueryFilter, QuerySelect, Set,
     };
 
+    use entity::positional::SelectRows;
     use entity::{contact_tag, tag};
 
     use crate::domain::{Scope, now};
@@ -393,7 +396,7 @@ pub(crate) mod tags {
         Ok(tag::Entity::find()
             .filter(tag::Column::WorkspaceId.eq(scope.workspace_id))
             .filter(tag::Column::Name.eq(name))
-            .one(txn)
+            .row(txn)
             .await?)
     }
 
@@ -420,7 +423,7 @@ pub(crate) mod tags {
         let linked = contact_tag::Entity::find()
             .filter(contact_tag::Column::ContactId.eq(contact_id))
             .filter(contact_tag::Column::TagId.eq(tag.id))
-            .one(txn)
+            .row(txn)
             .await?;
         if linked.is_some() {
             return Ok(false);

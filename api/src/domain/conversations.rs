@@ -9,6 +9,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
+use entity::positional::SelectRows;
 use entity::{contact, conversation, message};
 
 use crate::db::begin_write;
@@ -43,7 +44,7 @@ pub async fn get(
 ) -> DomainResult<conversation::Model> {
     scoped(scope)
         .filter(conversation::Column::Id.eq(id))
-        .one(db)
+        .row(db)
         .await?
         .ok_or(DomainError::NotFound("conversation"))
 }

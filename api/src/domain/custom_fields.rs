@@ -6,6 +6,7 @@ use sea_orm::{
 };
 use serde_json::{Value, json};
 
+use entity::positional::SelectRows;
 use entity::{contact, custom_field_definition as definition, custom_field_value as field_value};
 
 use crate::db::begin_write;
@@ -66,7 +67,7 @@ pub async fn define(
     let existing = definition::Entity::find()
         .filter(definition::Column::WorkspaceId.eq(scope.workspace_id))
         .filter(definition::Column::Key.eq(key))
-        .one(&txn)
+        .row(&txn)
         .await?;
     if existing.is_some() {
         return Err(DomainError::Conflict(format!(
@@ -108,7 +109,7 @@ pub async fn validate(
     }
     let defs = definition::Entity::find()
         .filter(definition::Column::WorkspaceId.eq(scope.workspace_id))
-        .all(txn)
+        .rows(txn)
         .await?;
     values
         .iter()
@@ -170,7 +171,7 @@ pub async fn set(
     let current = field_value::Entity::find()
         .filter(field_value::Column::ContactId.eq(contact.id))
         .filter(field_value::Column::DefinitionId.eq(def.id))
-        .one(txn)
+        .row(txn)
         .await?;
     let old = current.as_ref().map_or(Value::Null, |c| c.value.clone());
     if old == value {

@@ -13,6 +13,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
+use entity::positional::SelectRows;
 use entity::{contact, contact_identity, conversation, message};
 
 use crate::db::begin_write;
@@ -257,7 +258,7 @@ async fn store_batch(
             .filter(contact::Column::Id.is_in(known.iter().copied()))
             .order_by_asc(contact::Column::Id)
             .lock_exclusive()
-            .all(txn)
+            .rows(txn)
             .await?
             .into_iter()
             .map(|c| (c.id, c))
@@ -273,7 +274,7 @@ async fn store_batch(
             .filter(conversation::Column::ContactId.is_in(contacts.keys().copied()))
             .order_by_asc(conversation::Column::Id)
             .lock_exclusive()
-            .all(txn)
+            .rows(txn)
             .await?
             .into_iter()
             .map(|c| (c.contact_id, c))
@@ -456,21 +457,21 @@ async fn stored_duplicates<'a>(
         .filter(message::Column::WorkspaceId.eq(ws))
         .filter(message::Column::Channel.is_in(channels))
         .filter(message::Column::ExternalId.is_in(externals))
-        .all(txn)
+        .rows(txn)
         .await?;
     if stored.is_empty() {
         return Ok(HashMap::new());
     }
     let conversations: HashMap<i64, conversation::Model> = conversation::Entity::find()
         .filter(conversation::Column::Id.is_in(stored.iter().map(|m| m.conversation_id)))
-        .all(txn)
+        .rows(txn)
         .await?
         .into_iter()
         .map(|c| (c.id, c))
         .collect();
     let contacts: HashMap<i64, contact::Model> = contact::Entity::find()
         .filter(contact::Column::Id.is_in(conversations.values().map(|c| c.contact_id)))
-        .all(txn)
+        .rows(txn)
         .await?
         .into_iter()
         .map(|c| (c.id, c))
@@ -887,19 +888,19 @@ mod tests {
         let mut out = Vec::new();
         let contacts = contact::Entity::find()
             .order_by_asc(contact::Column::Id)
-            .all(db)
+            .rows(db)
             .await
             .unwrap();
         for c in contacts {
             let conversation = conversation::Entity::find()
                 .filter(conversation::Column::ContactId.eq(c.id))
-                .one(db)
+                .row(db)
                 .await
                 .unwrap()
                 .unwrap();
             let last = match conversation.last_message_id {
                 Some(id) => message::Entity::find_by_id(id)
-                    .one(db)
+                    .row(db)
                     .await
                     .unwrap()
                     .map(|m| m.body),
@@ -918,7 +919,7 @@ mod tests {
             let bodies: Vec<String> = message::Entity::find()
                 .filter(message::Column::ConversationId.eq(conversation.id))
                 .order_by_asc(message::Column::Id)
-                .all(db)
+                .rows(db)
                 .await
                 .unwrap()
                 .into_iter()
@@ -928,7 +929,7 @@ mod tests {
             let trail: Vec<String> = activity::Entity::find()
                 .filter(activity::Column::ConversationId.eq(conversation.id))
                 .order_by_asc(activity::Column::Id)
-                .all(db)
+                .rows(db)
                 .await
                 .unwrap()
                 .into_iter()

@@ -7,6 +7,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
+use entity::positional::SelectRows;
 use entity::{contact, conversation, message, notification, outbox, user};
 
 use crate::db::begin_write;
@@ -104,7 +105,7 @@ pub async fn send(
         scoped::lock(&txn, conversations::scoped(scope), out.conversation_id).await?;
     let contact = contact::Entity::find_by_id(conversation.contact_id)
         .lock_exclusive()
-        .one(&txn)
+        .row(&txn)
         .await?
         .ok_or(DomainError::Internal("conversation without contact".into()))?;
     if contact.status == ContactStatus::Dnd.as_str() {
@@ -270,7 +271,7 @@ pub async fn update_status(
     };
     let current = q
         .lock_exclusive()
-        .one(&txn)
+        .row(&txn)
         .await?
         .ok_or(DomainError::NotFound("message"))?;
     if current.direction != Direction::Outbound.as_str() {
@@ -393,7 +394,7 @@ pub async fn delete(
         .filter(message::Column::DeletedAt.is_null())
         .order_by_desc(message::Column::CreatedAt)
         .order_by_desc(message::Column::Id)
-        .one(&txn)
+        .row(&txn)
         .await?;
     conversation::Entity::update_many()
         .col_expr(
@@ -438,12 +439,12 @@ pub async fn forward(
     let current = scoped(scope)
         .filter(message::Column::Id.eq(id))
         .filter(message::Column::DeletedAt.is_null())
-        .one(&txn)
+        .row(&txn)
         .await?
         .ok_or(DomainError::NotFound("message"))?;
     let recipient = user::Entity::find_by_id(to_user_id)
         .filter(user::Column::WorkspaceId.eq(scope.workspace_id))
-        .one(&txn)
+        .row(&txn)
         .await?
         .ok_or(DomainError::NotFound("user"))?;
     if recipient.role == Role::Integration.as_str() {

@@ -8,6 +8,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
+use entity::positional::SelectRows;
 use entity::{note, note_mention, user};
 
 use crate::db::begin_write;
@@ -82,7 +83,7 @@ async fn mentioned_users(
                 .add(user::Column::Handle.is_in(tokens.clone()))
                 .add(user::Column::Email.is_in(tokens.clone())),
         )
-        .all(txn)
+        .rows(txn)
         .await?;
     let mut ordered: Vec<user::Model> = Vec::new();
     for t in &tokens {
@@ -161,7 +162,7 @@ pub async fn add(
     let txn = begin_write(db).await?;
     let conversation = conversations::scoped(scope)
         .filter(entity::conversation::Column::Id.eq(conversation_id))
-        .one(&txn)
+        .row(&txn)
         .await?
         .ok_or(DomainError::NotFound("conversation"))?;
     // A reply to a reply attaches to the thread's root: threads are one level deep.
@@ -170,7 +171,7 @@ pub async fn add(
             let p = scoped(scope)
                 .filter(note::Column::Id.eq(pid))
                 .filter(note::Column::DeletedAt.is_null())
-                .one(&txn)
+                .row(&txn)
                 .await?
                 .ok_or(DomainError::NotFound("note"))?;
             if p.conversation_id != conversation.id {
@@ -246,7 +247,7 @@ pub async fn edit(
     }
     let before: Vec<i64> = note_mention::Entity::find()
         .filter(note_mention::Column::NoteId.eq(id))
-        .all(&txn)
+        .rows(&txn)
         .await?
         .into_iter()
         .map(|m| m.user_id)

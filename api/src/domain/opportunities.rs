@@ -5,6 +5,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
+use entity::positional::SelectRows;
 use entity::{conversation, opportunity, pipeline, stage};
 
 use crate::db::begin_write;
@@ -104,7 +105,7 @@ async fn stage_of(
         Some(id) => {
             let s = stage::Entity::find_by_id(id)
                 .filter(stage::Column::WorkspaceId.eq(scope.workspace_id))
-                .one(txn)
+                .row(txn)
                 .await?
                 .ok_or(DomainError::NotFound("stage"))?;
             if s.pipeline_id != pipeline_id {
@@ -117,7 +118,7 @@ async fn stage_of(
         }
         None => q
             .order_by_asc(stage::Column::Position)
-            .one(txn)
+            .row(txn)
             .await?
             .ok_or(DomainError::NotFound("stage")),
     }
@@ -143,12 +144,12 @@ pub async fn create(
     let txn = begin_write(db).await?;
     let conversation = conversations::scoped(scope)
         .filter(conversation::Column::Id.eq(n.conversation_id))
-        .one(&txn)
+        .row(&txn)
         .await?
         .ok_or(DomainError::NotFound("conversation"))?;
     pipeline::Entity::find_by_id(n.pipeline_id)
         .filter(pipeline::Column::WorkspaceId.eq(scope.workspace_id))
-        .one(&txn)
+        .row(&txn)
         .await?
         .ok_or(DomainError::NotFound("pipeline"))?;
     let stage = stage_of(&txn, scope, n.pipeline_id, n.stage_id).await?;

@@ -9,6 +9,8 @@ use sea_orm::{
     Select,
 };
 
+use entity::positional::SelectRows;
+
 use crate::error::{DomainError, DomainResult};
 
 pub const DEFAULT_PAGE: i32 = 20;
@@ -179,7 +181,7 @@ impl<C: ColumnTrait> Keyset<C> {
         cursor_of: impl Fn(&E::Model) -> Cursor,
     ) -> DomainResult<Page<E::Model>>
     where
-        E: EntityTrait<Column = C>,
+        E: EntityTrait<Column = C, Model: entity::positional::Positional>,
         D: ConnectionTrait,
     {
         let walk = if window.backward {
@@ -206,7 +208,7 @@ impl<C: ColumnTrait> Keyset<C> {
         // Boxed: a query's future is kilobytes, and every field future of a GraphQL object is
         // as large as its largest resolver's, so a list resolver's fetch would make every
         // field of that object (its `id` too) cost a kilobytes allocation and copy.
-        let mut rows = Box::pin(q.all(db)).await?;
+        let mut rows = Box::pin(q.rows(db)).await?;
         let more = rows.len() as u64 > window.limit;
         rows.truncate(window.limit as usize);
         if window.backward {

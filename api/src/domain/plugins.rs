@@ -12,6 +12,7 @@ use sea_orm::{
 use serde_json::json;
 
 use confab_plugins::Limits;
+use entity::positional::SelectRows;
 use entity::{activity, plugin, plugin_artifact};
 
 use crate::db::begin_write;
@@ -82,7 +83,7 @@ pub async fn install(
     let name = asked.unwrap_or_else(|| m.name.clone());
     let taken = installed(scope.workspace_id)
         .filter(plugin::Column::Name.eq(&name))
-        .one(db)
+        .row(db)
         .await?;
     if taken.is_some() {
         return Err(DomainError::Conflict(format!(
@@ -334,7 +335,7 @@ pub async fn schedule_crons(db: &impl ConnectionTrait, p: &plugin::Model) -> Dom
         return Ok(());
     }
     let ws = entity::workspace::Entity::find_by_id(p.workspace_id)
-        .one(db)
+        .row(db)
         .await?
         .ok_or(DomainError::NotFound("workspace"))?;
     let tz: chrono_tz::Tz = ws.time_zone.parse().unwrap_or(chrono_tz::UTC);
@@ -344,7 +345,7 @@ pub async fn schedule_crons(db: &impl ConnectionTrait, p: &plugin::Model) -> Dom
             .filter(entity::job::Column::WorkspaceId.eq(p.workspace_id))
             .filter(entity::job::Column::UniqueKey.starts_with(&prefix))
             .filter(entity::job::Column::Status.is_in(["PENDING", "RUNNING"]))
-            .one(db)
+            .row(db)
             .await?;
         if pending.is_some() {
             continue;

@@ -2,6 +2,7 @@
 //! filter cannot be forgotten.
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Select};
 
+use entity::positional::{Positional, SelectRows};
 use entity::{
     activity, appointment, contact, conversation, job, message, message_template, note,
     notification, opportunity, pipeline, plugin, plugin_run, stage, tag, task, user,
@@ -11,7 +12,7 @@ use crate::domain::Scope;
 use crate::error::{DomainError, DomainResult};
 
 /// Entities whose rows belong to a workspace and are looked up by id.
-pub trait Scoped: EntityTrait {
+pub trait Scoped: EntityTrait<Model: Positional> {
     /// How a missing row is named in NOT_FOUND.
     const NAME: &'static str;
     fn id_column() -> Self::Column;
@@ -51,7 +52,7 @@ pub async fn find<E: Scoped>(
 ) -> Result<Option<E::Model>, sea_orm::DbErr> {
     rows::<E>(workspace_id)
         .filter(E::id_column().eq(id))
-        .one(db)
+        .row(db)
         .await
 }
 
@@ -64,7 +65,7 @@ pub async fn lock<E: Scoped>(
 ) -> DomainResult<E::Model> {
     base.filter(E::id_column().eq(id))
         .lock_exclusive()
-        .one(txn)
+        .row(txn)
         .await?
         .ok_or(DomainError::NotFound(E::NAME))
 }

@@ -6,6 +6,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
+use entity::positional::SelectRows;
 use entity::{conversation, task, user};
 
 use crate::db::begin_write;
@@ -88,7 +89,7 @@ async fn assignee(txn: &DatabaseTransaction, scope: &Scope, id: i64) -> DomainRe
     user::Entity::find_by_id(id)
         .filter(user::Column::WorkspaceId.eq(scope.workspace_id))
         .filter(user::Column::Role.ne(Role::Integration.as_str()))
-        .one(txn)
+        .row(txn)
         .await?
         .ok_or(DomainError::NotFound("user"))
 }
@@ -131,7 +132,7 @@ pub async fn create(
     let txn = begin_write(db).await?;
     let conversation = conversations::scoped(scope)
         .filter(conversation::Column::Id.eq(n.conversation_id))
-        .one(&txn)
+        .row(&txn)
         .await?
         .ok_or(DomainError::NotFound("conversation"))?;
     if let Some(a) = n.assignee_id {

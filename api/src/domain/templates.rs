@@ -2,6 +2,7 @@
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 
+use entity::positional::SelectRows;
 use entity::{contact, message_template};
 
 use crate::db::begin_write;
@@ -110,7 +111,7 @@ pub async fn create(
     let taken = message_template::Entity::find()
         .filter(message_template::Column::WorkspaceId.eq(scope.workspace_id))
         .filter(message_template::Column::Name.eq(&name))
-        .one(&txn)
+        .row(&txn)
         .await?;
     if taken.is_some() {
         return Err(DomainError::Conflict(format!(
@@ -148,7 +149,7 @@ pub async fn get(
 ) -> DomainResult<message_template::Model> {
     message_template::Entity::find_by_id(id)
         .filter(message_template::Column::WorkspaceId.eq(scope.workspace_id))
-        .one(db)
+        .row(db)
         .await?
         .ok_or(DomainError::NotFound("template"))
 }

@@ -6,6 +6,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
+use entity::positional::SelectRows;
 use entity::{api_token, user, workspace};
 
 use crate::domain::addresses::normalize_email;
@@ -44,7 +45,7 @@ pub async fn bootstrap(
     let txn = crate::db::begin_write(db).await?;
     if workspace::Entity::find()
         .filter(workspace::Column::Name.eq(name))
-        .one(&txn)
+        .row(&txn)
         .await?
         .is_some()
     {
@@ -84,13 +85,13 @@ pub async fn create_token(
     let txn = crate::db::begin_write(db).await?;
     let ws = workspace::Entity::find()
         .filter(workspace::Column::Name.eq(workspace_name.trim()))
-        .one(&txn)
+        .row(&txn)
         .await?
         .ok_or(DomainError::NotFound("workspace"))?;
     let existing = user::Entity::find()
         .filter(user::Column::WorkspaceId.eq(ws.id))
         .filter(user::Column::Email.eq(&email))
-        .one(&txn)
+        .row(&txn)
         .await?;
     let user = match existing {
         Some(u) if u.role != role.as_str() => {
@@ -124,13 +125,13 @@ pub async fn users(db: &DatabaseConnection, scope: &Scope) -> DomainResult<Vec<u
     Ok(user::Entity::find()
         .filter(user::Column::WorkspaceId.eq(scope.workspace_id))
         .order_by_asc(user::Column::Id)
-        .all(db)
+        .rows(db)
         .await?)
 }
 
 pub async fn workspace(db: &DatabaseConnection, scope: &Scope) -> DomainResult<workspace::Model> {
     workspace::Entity::find_by_id(scope.workspace_id)
-        .one(db)
+        .row(db)
         .await?
         .ok_or(DomainError::NotFound("workspace"))
 }
@@ -147,7 +148,7 @@ async fn create_user(
     while user::Entity::find()
         .filter(user::Column::WorkspaceId.eq(workspace_id))
         .filter(user::Column::Handle.eq(&handle))
-        .one(db)
+        .row(db)
         .await?
         .is_some()
     {
@@ -221,7 +222,7 @@ pub async fn update(
     }
     let txn = crate::db::begin_write(db).await?;
     let current = workspace::Entity::find_by_id(scope.workspace_id)
-        .one(&txn)
+        .row(&txn)
         .await?
         .ok_or(DomainError::NotFound("workspace"))?;
     let mut changes = serde_json::Map::new();
@@ -229,7 +230,7 @@ pub async fn update(
     if let Some(n) = name.filter(|n| *n != current.name) {
         let taken = workspace::Entity::find()
             .filter(workspace::Column::Name.eq(&n))
-            .one(&txn)
+            .row(&txn)
             .await?;
         if taken.is_some() {
             return Err(DomainError::Conflict(format!(
@@ -277,7 +278,7 @@ pub async fn update(
                     .eq(crate::domain::AppointmentStatus::Scheduled.as_str()),
             )
             .filter(entity::appointment::Column::StartsAt.gt(crate::domain::now()))
-            .all(&txn)
+            .rows(&txn)
             .await?;
         for a in &upcoming {
             crate::scheduler::jobs::reschedule_appointment(&txn, a).await?;
@@ -301,14 +302,14 @@ pub async fn update(
 pub async fn first_admin(db: &DatabaseConnection, workspace_name: &str) -> DomainResult<Scope> {
     let ws = workspace::Entity::find()
         .filter(workspace::Column::Name.eq(workspace_name.trim()))
-        .one(db)
+        .row(db)
         .await?
         .ok_or(DomainError::NotFound("workspace"))?;
     let admin = user::Entity::find()
         .filter(user::Column::WorkspaceId.eq(ws.id))
         .filter(user::Column::Role.eq(Role::Admin.as_str()))
         .order_by_asc(user::Column::Id)
-        .one(db)
+        .row(db)
         .await?
         .ok_or(DomainError::NotFound("admin"))?;
     Ok(Scope {

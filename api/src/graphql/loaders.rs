@@ -16,6 +16,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, 
 use crate::domain::TimeWindow;
 pub use crate::domain::scoped::Scoped;
 
+use entity::positional::SelectRows;
 use entity::{
     appointment, contact, conversation, custom_field_definition, custom_field_value, message, note,
     note_mention, pipeline, plugin, stage, task, user,
@@ -39,7 +40,7 @@ where
         let rows = E::find()
             .filter(E::id_column().is_in(keys.iter().copied()))
             .filter(E::workspace_column().eq(self.workspace_id))
-            .all(&self.db)
+            .rows(&self.db)
             .await
             .map_err(Arc::new)?;
         Ok(rows.into_iter().map(|m| (E::id_of(&m), m)).collect())
@@ -57,7 +58,7 @@ impl Loader<i64> for ConversationByContact {
         let rows = conversation::Entity::find()
             .filter(conversation::Column::ContactId.is_in(keys.iter().copied()))
             .filter(conversation::Column::WorkspaceId.eq(self.1))
-            .all(&self.0)
+            .rows(&self.0)
             .await
             .map_err(Arc::new)?;
         Ok(rows.into_iter().map(|c| (c.contact_id, c)).collect())
@@ -98,12 +99,12 @@ impl Loader<i64> for CustomFieldsByContact {
             .filter(custom_field_value::Column::ContactId.is_in(keys.iter().copied()))
             .filter(custom_field_value::Column::WorkspaceId.eq(self.1))
             .order_by_asc(custom_field_value::Column::DefinitionId)
-            .all(&self.0)
+            .rows(&self.0)
             .await
             .map_err(Arc::new)?;
         let defs: HashMap<i64, String> = custom_field_definition::Entity::find()
             .filter(custom_field_definition::Column::WorkspaceId.eq(self.1))
-            .all(&self.0)
+            .rows(&self.0)
             .await
             .map_err(Arc::new)?
             .into_iter()
@@ -133,7 +134,7 @@ impl Loader<i64> for MentionsByNote {
             .filter(note_mention::Column::NoteId.is_in(keys.iter().copied()))
             .filter(note_mention::Column::WorkspaceId.eq(self.1))
             .order_by_asc(note_mention::Column::Id)
-            .all(&self.0)
+            .rows(&self.0)
             .await
             .map_err(Arc::new)?;
         let mut out: HashMap<i64, Vec<i64>> = HashMap::new();
@@ -156,7 +157,7 @@ impl Loader<i64> for StagesByPipeline {
             .filter(stage::Column::PipelineId.is_in(keys.iter().copied()))
             .filter(stage::Column::WorkspaceId.eq(self.1))
             .order_by_asc(stage::Column::Position)
-            .all(&self.0)
+            .rows(&self.0)
             .await
             .map_err(Arc::new)?;
         let mut out: HashMap<i64, Vec<stage::Model>> = HashMap::new();
@@ -385,7 +386,7 @@ impl Loader<TasksKey> for TasksByConversation {
         }
         let rows = query
             .order_by_desc(task::Column::Id)
-            .all(&self.0)
+            .rows(&self.0)
             .await
             .map_err(Arc::new)?;
         Ok(keys
@@ -435,7 +436,7 @@ impl Loader<AppointmentsKey> for AppointmentsByConversation {
         let rows = query
             .order_by_asc(appointment::Column::StartsAt)
             .order_by_asc(appointment::Column::Id)
-            .all(&self.0)
+            .rows(&self.0)
             .await
             .map_err(Arc::new)?;
         Ok(keys

@@ -3,6 +3,7 @@ use async_graphql::{Context, ID, InputObject, Object};
 use sea_orm::sea_query::Order;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
+use entity::positional::SelectRows;
 use entity::{contact, custom_field_definition, message_template, pipeline, plugin};
 
 use super::connection::Total;
@@ -318,7 +319,7 @@ impl Query {
         let rows = pipeline::Entity::find()
             .filter(pipeline::Column::WorkspaceId.eq(scope.workspace_id))
             .order_by_asc(pipeline::Column::Id)
-            .all(ctx_db(ctx)?)
+            .rows(ctx_db(ctx)?)
             .await?;
         Ok(rows.into_iter().map(Pipeline).collect())
     }
@@ -329,7 +330,7 @@ impl Query {
         let rows = message_template::Entity::find()
             .filter(message_template::Column::WorkspaceId.eq(scope.workspace_id))
             .order_by_asc(message_template::Column::Name)
-            .all(ctx_db(ctx)?)
+            .rows(ctx_db(ctx)?)
             .await?;
         Ok(rows.into_iter().map(MessageTemplate).collect())
     }
@@ -340,7 +341,7 @@ impl Query {
         let rows = custom_field_definition::Entity::find()
             .filter(custom_field_definition::Column::WorkspaceId.eq(scope.workspace_id))
             .order_by_asc(custom_field_definition::Column::Id)
-            .all(ctx_db(ctx)?)
+            .rows(ctx_db(ctx)?)
             .await?;
         Ok(rows.into_iter().map(CustomFieldDefinition).collect())
     }
@@ -353,7 +354,7 @@ impl Query {
             .filter(plugin::Column::WorkspaceId.eq(scope.workspace_id))
             .filter(plugin::Column::UninstalledAt.is_null())
             .order_by_asc(plugin::Column::Id)
-            .all(ctx_db(ctx)?)
+            .rows(ctx_db(ctx)?)
             .await?;
         Ok(rows.into_iter().map(Plugin).collect())
     }
@@ -365,7 +366,7 @@ impl Query {
         let row = plugin::Entity::find_by_id(id)
             .filter(plugin::Column::WorkspaceId.eq(scope.workspace_id))
             .filter(plugin::Column::UninstalledAt.is_null())
-            .one(ctx_db(ctx)?)
+            .row(ctx_db(ctx)?)
             .await?;
         Ok(row.map(Plugin))
     }

@@ -125,8 +125,7 @@ async fn newest_first<E, C>(
 ) -> Res<C>
 where
     E: EntityTrait,
-    E::Model: Sync,
-    E::Model: HasId,
+    E::Model: entity::positional::Positional + HasId,
 {
     let db = ctx_db(ctx)?;
     let window = Window::new(&args)?;

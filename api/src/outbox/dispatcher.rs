@@ -12,6 +12,7 @@ use sea_orm::{
 use serde_json::json;
 use tokio::sync::Notify;
 
+use entity::positional::SelectRows;
 use entity::{contact, conversation, message, outbox};
 
 use super::{Accepted, ChannelAdapter, DONE, FAILED, Outgoing, PENDING, SENDING, SendError};
@@ -94,7 +95,7 @@ impl Dispatcher {
             .order_by_asc(outbox::Column::NextAttemptAt)
             .order_by_asc(outbox::Column::Id)
             .limit(BATCH)
-            .all(&self.db)
+            .rows(&self.db)
             .await?;
         let mut handled = 0;
         for row in due {
@@ -137,15 +138,15 @@ impl Dispatcher {
 
     async fn outgoing(&self, row: &outbox::Model) -> DomainResult<Outgoing> {
         let msg = message::Entity::find_by_id(row.message_id)
-            .one(&self.db)
+            .row(&self.db)
             .await?
             .ok_or(DomainError::NotFound("message"))?;
         let conv = conversation::Entity::find_by_id(msg.conversation_id)
-            .one(&self.db)
+            .row(&self.db)
             .await?
             .ok_or(DomainError::NotFound("conversation"))?;
         let contact = contact::Entity::find_by_id(conv.contact_id)
-            .one(&self.db)
+            .row(&self.db)
             .await?
             .ok_or(DomainError::NotFound("contact"))?;
         let channel = Channel::from_db(&row.channel);
@@ -205,7 +206,7 @@ impl Dispatcher {
         if let Some((status, external_id, reason)) = outcome
             && let Some(msg) = message::Entity::find_by_id(row.message_id)
                 .lock_exclusive()
-                .one(&txn)
+                .row(&txn)
                 .await?
         {
             let old = MessageStatus::from_db(&msg.status);
@@ -381,7 +382,7 @@ mod tests {
             "nothing is retried after the last try"
         );
         let msg = message::Entity::find_by_id(message_id)
-            .one(&db)
+            .row(&db)
             .await
             .expect("read")
             .expect("message");
@@ -408,7 +409,7 @@ mod tests {
         time_passes(&db).await;
         assert_eq!(d.drain().await.expect("drain"), 0);
         let msg = message::Entity::find_by_id(message_id)
-            .one(&db)
+            .row(&db)
             .await
             .expect("read")
             .expect("message");

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use confab_plugins::Effect;
 use confab_plugins::wit::{Channel as WitChannel, Recipient};
+use entity::positional::SelectRows;
 use entity::{contact, conversation, job, note, plugin, task, user};
 
 use crate::domain::activities::{self, Actor, NewActivity};
@@ -101,7 +102,7 @@ impl Found {
             if !conversations.is_empty() {
                 let rows = scoped::rows::<conversation::Entity>(ws)
                     .filter(conversation::Column::Id.is_in(conversations))
-                    .all(txn)
+                    .rows(txn)
                     .await?;
                 found
                     .conversations
@@ -395,7 +396,7 @@ async fn plugin_scope(
             .order_by_asc(user::Column::Id),
     };
     let admin = q
-        .one(txn)
+        .row(txn)
         .await?
         .ok_or_else(|| DomainError::Internal("no admin stands behind this plugin".into()))?;
     Ok(crate::domain::Scope {
@@ -440,7 +441,7 @@ pub async fn deliver_reminder(txn: &DatabaseTransaction, j: &job::Model) -> Doma
     };
     let Some(p) = crate::domain::plugins::installed(j.workspace_id)
         .filter(plugin::Column::Id.eq(plugin_id))
-        .one(txn)
+        .row(txn)
         .await?
     else {
         return Ok(());
@@ -500,7 +501,7 @@ pub async fn deliver_reminder(txn: &DatabaseTransaction, j: &job::Model) -> Doma
         .await;
     }
     let person = contact::Entity::find_by_id(c.contact_id)
-        .one(txn)
+        .row(txn)
         .await?
         .ok_or_else(|| DomainError::Internal("conversation without contact".into()))?;
     if person.status == ContactStatus::Dnd.as_str() {

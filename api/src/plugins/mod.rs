@@ -25,6 +25,7 @@ use sea_orm::{
 use tokio::sync::{Semaphore, watch};
 
 use confab_plugins::{Compiled, Inspected, Limits, Outcome, RunReport, Runtime};
+use entity::positional::SelectRows;
 use entity::{activity, job, plugin, plugin_artifact, plugin_run};
 
 pub use effects::deliver_reminder;
@@ -106,7 +107,7 @@ impl PluginHost {
         }
         let stored =
             plugin_artifact::Entity::find_by_id((p.sha256.clone(), self.engine_key.clone()))
-                .one(db)
+                .row(db)
                 .await?;
         let host = self.clone();
         let wasm = p.wasm.clone();
@@ -223,7 +224,7 @@ impl Worker {
         let with_crons = plugin::Entity::find()
             .filter(plugin::Column::Enabled.eq(true))
             .filter(plugin::Column::UninstalledAt.is_null())
-            .all(&self.db)
+            .rows(&self.db)
             .await?;
         for p in with_crons {
             admin::schedule_crons(&self.db, &p).await?;
@@ -258,7 +259,7 @@ impl Worker {
             .filter(plugin::Column::Id.is_in(ids))
             .filter(plugin::Column::Enabled.eq(true))
             .filter(plugin::Column::UninstalledAt.is_null())
-            .all(&self.db)
+            .rows(&self.db)
             .await?
             .into_iter()
             .map(|p| (p.id, Arc::new(p)))
@@ -304,7 +305,7 @@ impl Worker {
         }
         let rows = activity::Entity::find()
             .filter(activity::Column::Id.is_in(ids))
-            .all(&self.db)
+            .rows(&self.db)
             .await?;
         Ok(crate::realtime::LoadedActivity::load_many(&self.db, rows)
             .await?

@@ -10,6 +10,7 @@ use sea_orm::{
 
 use confab_plugins::Workspace;
 use confab_plugins::wit::{AppointmentInfo, ContactInfo, Conversation, TaskInfo};
+use entity::positional::SelectRows;
 use entity::{appointment, contact, conversation, task, user};
 
 use crate::domain::{AppointmentStatus, TaskStatus, now, scoped};
@@ -56,12 +57,12 @@ pub async fn snapshots(
     }
     let conversations = scoped::rows::<conversation::Entity>(ws)
         .filter(conversation::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
+        .rows(db)
         .await?;
     let contact_ids: Vec<i64> = conversations.iter().map(|c| c.contact_id).collect();
     let mut people: HashMap<i64, contact::Model> = scoped::rows::<contact::Entity>(ws)
         .filter(contact::Column::Id.is_in(contact_ids.iter().copied()))
-        .all(db)
+        .rows(db)
         .await?
         .into_iter()
         .map(|p| (p.id, p))
@@ -76,7 +77,7 @@ pub async fn snapshots(
         .filter(task::Column::DeletedAt.is_null())
         .filter(task::Column::Status.ne(TaskStatus::Completed.as_str()))
         .order_by_asc(task::Column::Id)
-        .all(db)
+        .rows(db)
         .await?;
     let mut open_tasks = capped(tasks, OPEN_TASKS_SHOWN, |t| {
         let info = TaskInfo {
@@ -95,7 +96,7 @@ pub async fn snapshots(
         .filter(appointment::Column::StartsAt.gt(now()))
         .order_by_asc(appointment::Column::StartsAt)
         .order_by_asc(appointment::Column::Id)
-        .all(db)
+        .rows(db)
         .await?;
     let mut upcoming = capped(appointments, APPOINTMENTS_SHOWN, |a| {
         let info = AppointmentInfo {
@@ -182,7 +183,7 @@ impl Workspace for DbWorkspace {
         let found = self.runtime.block_on(
             user::Entity::find_by_id(row)
                 .filter(user::Column::WorkspaceId.eq(self.workspace_id))
-                .one(&self.db),
+                .row(&self.db),
         );
         match found {
             Ok(Some(_)) => Ok(()),

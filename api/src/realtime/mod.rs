@@ -16,6 +16,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, broadcast};
 
+use entity::positional::SelectRows;
 use entity::{activity, notification};
 
 pub use source::spawn_source;
@@ -79,7 +80,7 @@ impl LoadedActivity {
             for (ws, ids) in wanted {
                 for row in scoped::rows::<E>(ws)
                     .filter(E::id_column().is_in(ids))
-                    .all(db)
+                    .rows(db)
                     .await?
                 {
                     found.insert((ws, E::id_of(&row)), row);

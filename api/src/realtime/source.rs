@@ -9,6 +9,7 @@ use sea_orm::{
 use serde::Deserialize;
 use tokio::sync::watch;
 
+use entity::positional::SelectRows;
 use entity::{activity, notification};
 
 use super::{Bus, Event, LoadedActivity};
@@ -102,7 +103,7 @@ async fn load_and_publish(bus: &Bus, db: &DatabaseConnection, env: &Envelope) {
         return;
     }
     let loaded = match env.t.as_str() {
-        "a" => match activity::Entity::find_by_id(env.id).one(db).await {
+        "a" => match activity::Entity::find_by_id(env.id).row(db).await {
             Ok(Some(a)) => LoadedActivity::load(db, a)
                 .await
                 .map(|l| Some(Event::Activity(Arc::new(l)))),
@@ -110,7 +111,7 @@ async fn load_and_publish(bus: &Bus, db: &DatabaseConnection, env: &Envelope) {
             Err(e) => Err(e),
         },
         "n" => notification::Entity::find_by_id(env.id)
-            .one(db)
+            .row(db)
             .await
             .map(|r| r.map(|m| Event::Notification(Arc::new(m)))),
         _ => Ok(None),
@@ -139,13 +140,13 @@ async fn tail(bus: Bus, db: DatabaseConnection, mut shutdown: watch::Receiver<bo
             .filter(activity::Column::Id.gt(last_activity))
             .order_by_asc(activity::Column::Id)
             .limit(TAIL_BATCH)
-            .all(&db)
+            .rows(&db)
             .await;
         let notifications = notification::Entity::find()
             .filter(notification::Column::Id.gt(last_notification))
             .order_by_asc(notification::Column::Id)
             .limit(TAIL_BATCH)
-            .all(&db)
+            .rows(&db)
             .await;
         let mut full = false;
         match (activities, notifications) {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 use serde_json::json;
 
+use entity::positional::SelectRows;
 use entity::{job, task};
 
 use super::jobs::{APPOINTMENT_REMINDER, OVERDUE_DIGEST, TASK_OVERDUE, TASK_REMINDER};
@@ -46,7 +47,7 @@ pub async fn task_alerts(txn: &DatabaseTransaction, jobs: &[&job::Model]) -> Dom
         .collect::<DomainResult<Vec<i64>>>()?;
     let tasks: HashMap<i64, task::Model> = task::Entity::find()
         .filter(task::Column::Id.is_in(ids.clone()))
-        .all(txn)
+        .rows(txn)
         .await?
         .into_iter()
         .map(|t| (t.id, t))
@@ -147,7 +148,7 @@ async fn appointment_reminder(txn: &DatabaseTransaction, j: &job::Model) -> Doma
         return Ok(());
     }
     let tz: chrono_tz::Tz = workspace::Entity::find_by_id(j.workspace_id)
-        .one(txn)
+        .row(txn)
         .await?
         .and_then(|w| w.time_zone.parse().ok())
         .unwrap_or(chrono_tz::UTC);
@@ -172,12 +173,12 @@ async fn appointment_reminder(txn: &DatabaseTransaction, j: &job::Model) -> Doma
         .await?;
     }
     let conv = conversation::Entity::find_by_id(a.conversation_id)
-        .one(txn)
+        .row(txn)
         .await?;
     let conv =
         conv.ok_or_else(|| DomainError::Internal("appointment without conversation".into()))?;
     let person = contact::Entity::find_by_id(conv.contact_id)
-        .one(txn)
+        .row(txn)
         .await?;
     let person =
         person.ok_or_else(|| DomainError::Internal("conversation without contact".into()))?;
@@ -223,7 +224,7 @@ async fn appointment_reminder(txn: &DatabaseTransaction, j: &job::Model) -> Doma
     let template = message_template::Entity::find()
         .filter(message_template::Column::WorkspaceId.eq(j.workspace_id))
         .filter(message_template::Column::Name.eq("appointment_reminder"))
-        .one(txn)
+        .row(txn)
         .await?;
     let source = template.map_or(DEFAULT_REMINDER.to_string(), |t| t.body);
     let vars = json!({ "appointment": { "title": a.title, "startsAt": when, "location": a.location, "videoUrl": a.video_url } });
@@ -249,7 +250,7 @@ async fn overdue_digest(txn: &DatabaseTransaction, j: &job::Model) -> DomainResu
         .filter(task::Column::Status.ne(TaskStatus::Completed.as_str()))
         .filter(task::Column::DueAt.lt(crate::domain::now()))
         .filter(task::Column::AssigneeId.is_not_null())
-        .all(txn)
+        .rows(txn)
         .await?;
     let mut per_user: std::collections::BTreeMap<i64, usize> = std::collections::BTreeMap::new();
     for t in &overdue {
@@ -274,7 +275,7 @@ async fn overdue_digest(txn: &DatabaseTransaction, j: &job::Model) -> DomainResu
         .await?;
     }
     if let Some(ws) = entity::workspace::Entity::find_by_id(j.workspace_id)
-        .one(txn)
+        .row(txn)
         .await?
     {
         super::jobs::schedule_digest(txn, &ws).await?;

@@ -6,6 +6,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde_json::Value;
 
 use entity::job;
+use entity::positional::SelectRows;
 
 use crate::domain::{JobStatus, now};
 use crate::error::DomainResult;
@@ -170,7 +171,7 @@ pub async fn reschedule_appointment(
         return Ok(());
     }
     let ws = entity::workspace::Entity::find_by_id(a.workspace_id)
-        .one(db)
+        .row(db)
         .await?;
     let minutes = reminder_minutes(ws.as_ref());
     schedule_many(db, appointment_occurrences(a, &minutes)).await
@@ -227,7 +228,7 @@ pub async fn schedule_digest(
         .filter(
             job::Column::Status.is_in([JobStatus::Pending.as_str(), JobStatus::Running.as_str()]),
         )
-        .one(db)
+        .row(db)
         .await?;
     if open.is_some() {
         return Ok(());

@@ -18,6 +18,7 @@ use tokio::sync::{Notify, watch};
 use tracing::Instrument;
 
 use entity::job;
+use entity::positional::SelectRows;
 
 use crate::db::begin_write;
 use crate::domain::{JobStatus, now};
@@ -280,7 +281,7 @@ impl Scheduler {
     /// Every workspace has its next daily digest pending (one that was due while the server
     /// was down stays due and runs once now).
     async fn ensure_schedules(&self) -> DomainResult<()> {
-        for ws in entity::workspace::Entity::find().all(&self.db).await? {
+        for ws in entity::workspace::Entity::find().rows(&self.db).await? {
             jobs::schedule_digest(&self.db, &ws).await?;
         }
         Ok(())
@@ -557,7 +558,7 @@ mod tests {
         );
         let j = job::Entity::find()
             .filter(job::Column::UniqueKey.eq("k1"))
-            .one(&db)
+            .row(&db)
             .await
             .expect("read")
             .expect("the job");
@@ -605,7 +606,7 @@ mod tests {
         }
         let left: Vec<(String, String)> = job::Entity::find()
             .filter(job::Column::UniqueKey.is_in(["run", "alert"]))
-            .all(&db)
+            .rows(&db)
             .await
             .expect("read")
             .into_iter()
@@ -653,7 +654,7 @@ mod tests {
             .await
             .expect("failed");
         let row = job::Entity::find_by_id(claimed[0].id)
-            .one(&db)
+            .row(&db)
             .await
             .expect("read")
             .expect("the job stays for its retry");
