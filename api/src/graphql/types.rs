@@ -1,7 +1,11 @@
 //! The GraphQL object types of the contract, each a thin wrapper over its row; relations load
 //! through the request's DataLoaders.
+use std::hash::Hash;
+
+use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{ComplexObject, Context, ID, Interface, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use sea_orm::sea_query::Order;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
@@ -93,54 +97,62 @@ fn load_err(e: std::sync::Arc<sea_orm::DbErr>) -> async_graphql::Error {
     DomainError::Internal(e.to_string()).into()
 }
 
+/// One key's value through a request loader.
+///
+/// Boxed, like every large wait in a resolver: async-graphql allocates and copies a future
+/// per field of an object, as large as the largest of the object's resolver futures, and a
+/// loader's wait inline would make each field of `Conversation` (its `id` too) carry it.
+fn load<'a, L, K>(loader: &'a DataLoader<L>, key: K) -> BoxFuture<'a, Res<Option<L::Value>>>
+where
+    L: Loader<K, Error = std::sync::Arc<sea_orm::DbErr>>,
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+{
+    Box::pin(async move { loader.load_one(key).await.map_err(load_err) })
+}
+
 async fn user_opt(ctx: &Context<'_>, id: Option<i64>) -> Res<Option<User>> {
     match id {
-        Some(id) => Ok(ctx_loaders(ctx)?
-            .users
-            .load_one(id)
-            .await
-            .map_err(load_err)?
-            .map(User)),
+        Some(id) => Ok(load(&ctx_loaders(ctx)?.users, id).await?.map(User)),
         None => Ok(None),
     }
 }
 
 async fn conversation_of(ctx: &Context<'_>, id: i64) -> Res<Conversation> {
-    ctx_loaders(ctx)?
-        .conversations
-        .load_one(id)
-        .await
-        .map_err(load_err)?
+    load(&ctx_loaders(ctx)?.conversations, id)
+        .await?
         .map(Conversation)
         .ok_or_else(|| DomainError::NotFound("conversation").into())
 }
 
-/// A newest-first list keyed by id, for the lists hanging under a conversation.
-async fn newest_first<E, C>(
-    ctx: &Context<'_>,
+/// A newest-first list keyed by id, for the lists hanging under a conversation. Boxed, as
+/// `load` is.
+fn newest_first<'a, E, C>(
+    ctx: &'a Context<'_>,
     select: sea_orm::Select<E>,
     id: E::Column,
     args: PageArgs,
-    build: impl FnOnce(crate::domain::page::Page<E::Model>, Total) -> C,
-) -> Res<C>
+    build: impl FnOnce(crate::domain::page::Page<E::Model>, Total) -> C + Send + 'a,
+) -> BoxFuture<'a, Res<C>>
 where
     E: EntityTrait,
     E::Model: entity::positional::Positional + HasId,
 {
-    let db = ctx_db(ctx)?;
-    let window = Window::new(&args)?;
-    let keyset = Keyset {
-        at: None,
-        id,
-        order: Order::Desc,
-    };
-    let page = keyset
-        .fetch(db, select.clone(), &window, |m| Cursor {
+    Box::pin(async move {
+        let db = ctx_db(ctx)?;
+        let window = Window::new(&args)?;
+        let keyset = Keyset {
             at: None,
-            id: m.row_id(),
-        })
-        .await?;
-    Ok(build(page, Total::of(db, select)))
+            id,
+            order: Order::Desc,
+        };
+        let page = keyset
+            .fetch(db, select.clone(), &window, |m| Cursor {
+                at: None,
+                id: m.row_id(),
+            })
+            .await?;
+        Ok(build(page, Total::of(db, select)))
+    })
 }
 
 /// The first page of a list a loader brought in whole; its length is the total.
@@ -268,19 +280,12 @@ impl Contact {
         ContactStatus::from_db(&self.0.status)
     }
     async fn tags(&self, ctx: &Context<'_>) -> Res<Vec<String>> {
-        Ok(ctx_loaders(ctx)?
-            .tags_by_contact
-            .load_one(self.0.id)
-            .await
-            .map_err(load_err)?
+        Ok(load(&ctx_loaders(ctx)?.tags_by_contact, self.0.id)
+            .await?
             .unwrap_or_default())
     }
     async fn custom_fields(&self, ctx: &Context<'_>) -> Res<Vec<CustomFieldValue>> {
-        let values = ctx_loaders(ctx)?
-            .custom_fields_by_contact
-            .load_one(self.0.id)
-            .await
-            .map_err(load_err)?;
+        let values = load(&ctx_loaders(ctx)?.custom_fields_by_contact, self.0.id).await?;
         Ok(values
             .unwrap_or_default()
             .into_iter()
@@ -307,11 +312,7 @@ impl Contact {
         }
     }
     async fn conversation(&self, ctx: &Context<'_>) -> Res<Option<Conversation>> {
-        let loaded = ctx_loaders(ctx)?
-            .conversation_by_contact
-            .load_one(self.0.id)
-            .await
-            .map_err(load_err)?;
+        let loaded = load(&ctx_loaders(ctx)?.conversation_by_contact, self.0.id).await?;
         Ok(loaded.map(Conversation))
     }
 }
@@ -322,11 +323,8 @@ impl Conversation {
         ids::encode("Conversation", self.0.id)
     }
     async fn contact(&self, ctx: &Context<'_>) -> Res<Contact> {
-        ctx_loaders(ctx)?
-            .contacts
-            .load_one(self.0.contact_id)
-            .await
-            .map_err(load_err)?
+        load(&ctx_loaders(ctx)?.contacts, self.0.contact_id)
+            .await?
             .map(Contact)
             .ok_or_else(|| DomainError::Internal("conversation without contact".into()).into())
     }
@@ -345,22 +343,13 @@ impl Conversation {
     }
     async fn last_message(&self, ctx: &Context<'_>) -> Res<Option<Message>> {
         match self.0.last_message_id {
-            Some(id) => Ok(ctx_loaders(ctx)?
-                .messages
-                .load_one(id)
-                .await
-                .map_err(load_err)?
-                .map(Message)),
+            Some(id) => Ok(load(&ctx_loaders(ctx)?.messages, id).await?.map(Message)),
             None => Ok(None),
         }
     }
     /// The contact's owner: the teammate responsible for this conversation.
     async fn owner(&self, ctx: &Context<'_>) -> Res<Option<User>> {
-        let contact = ctx_loaders(ctx)?
-            .contacts
-            .load_one(self.0.contact_id)
-            .await
-            .map_err(load_err)?;
+        let contact = load(&ctx_loaders(ctx)?.contacts, self.0.contact_id).await?;
         user_opt(ctx, contact.and_then(|c| c.owner_id)).await
     }
     async fn created_at(&self) -> DateTime<Utc> {
@@ -388,10 +377,14 @@ impl Conversation {
             before,
         })?;
         let q = messages::timeline(scope, self.0.id, channel, include_deleted.unwrap_or(false));
-        let page = messages::timeline_keyset()
-            .fetch(db, q.clone(), &window, messages::timeline_cursor)
-            .await?;
-        Ok(MessageConnection::new(page, Total::of(db, q)))
+        // Boxed, as `load` is: the query is held across the wait.
+        Box::pin(async move {
+            let page = messages::timeline_keyset()
+                .fetch(db, q.clone(), &window, messages::timeline_cursor)
+                .await?;
+            Ok(MessageConnection::new(page, Total::of(db, q)))
+        })
+        .await
     }
     /// Top-level notes, newest first; replies hang under each note.
     #[graphql(complexity = "super::list_cost(first, child_complexity)")]
@@ -430,11 +423,7 @@ impl Conversation {
                 conversation_id: self.0.id,
                 status,
             };
-            let rows = ctx_loaders(ctx)?
-                .tasks_by_conversation
-                .load_one(key)
-                .await
-                .map_err(load_err)?;
+            let rows = load(&ctx_loaders(ctx)?.tasks_by_conversation, key).await?;
             let (page, total) = first_page(rows.unwrap_or_default(), &window, |t| Cursor {
                 at: None,
                 id: t.id,
@@ -476,11 +465,7 @@ impl Conversation {
                 conversation_id: self.0.id,
                 when,
             };
-            let rows = ctx_loaders(ctx)?
-                .appointments_by_conversation
-                .load_one(key)
-                .await
-                .map_err(load_err)?;
+            let rows = load(&ctx_loaders(ctx)?.appointments_by_conversation, key).await?;
             let (page, total) = first_page(rows.unwrap_or_default(), &window, cursor);
             return Ok(AppointmentConnection::new(page, total));
         }
@@ -502,8 +487,12 @@ impl Conversation {
             id: appointment::Column::Id,
             order,
         };
-        let page = keyset.fetch(db, q.clone(), &window, cursor).await?;
-        Ok(AppointmentConnection::new(page, Total::of(db, q)))
+        // Boxed, as `load` is: the query is held across the wait.
+        Box::pin(async move {
+            let page = keyset.fetch(db, q.clone(), &window, cursor).await?;
+            Ok(AppointmentConnection::new(page, Total::of(db, q)))
+        })
+        .await
     }
     #[graphql(complexity = "super::list_cost(first, child_complexity)")]
     async fn opportunities(
@@ -630,11 +619,8 @@ impl Note {
     }
     async fn mentions(&self, ctx: &Context<'_>) -> Res<Vec<User>> {
         let loaders = ctx_loaders(ctx)?;
-        let ids = loaders
-            .mentions_by_note
-            .load_one(self.0.id)
-            .await
-            .map_err(load_err)?
+        let ids = load(&loaders.mentions_by_note, self.0.id)
+            .await?
             .unwrap_or_default();
         let users = loaders
             .users
@@ -648,12 +634,7 @@ impl Note {
     }
     async fn parent(&self, ctx: &Context<'_>) -> Res<Option<Note>> {
         match self.0.parent_id {
-            Some(id) => Ok(ctx_loaders(ctx)?
-                .notes
-                .load_one(id)
-                .await
-                .map_err(load_err)?
-                .map(Note)),
+            Some(id) => Ok(load(&ctx_loaders(ctx)?.notes, id).await?.map(Note)),
             None => Ok(None),
         }
     }
@@ -721,12 +702,7 @@ impl Task {
     }
     async fn created_by_plugin(&self, ctx: &Context<'_>) -> Res<Option<Plugin>> {
         match self.0.plugin_id {
-            Some(id) => Ok(ctx_loaders(ctx)?
-                .plugins
-                .load_one(id)
-                .await
-                .map_err(load_err)?
-                .map(Plugin)),
+            Some(id) => Ok(load(&ctx_loaders(ctx)?.plugins, id).await?.map(Plugin)),
             None => Ok(None),
         }
     }
@@ -784,11 +760,7 @@ impl Pipeline {
         &self.0.name
     }
     async fn stages(&self, ctx: &Context<'_>) -> Res<Vec<Stage>> {
-        let stages = ctx_loaders(ctx)?
-            .stages_by_pipeline
-            .load_one(self.0.id)
-            .await
-            .map_err(load_err)?;
+        let stages = load(&ctx_loaders(ctx)?.stages_by_pipeline, self.0.id).await?;
         Ok(stages.unwrap_or_default().into_iter().map(Stage).collect())
     }
 }
@@ -833,20 +805,14 @@ impl Opportunity {
         }
     }
     async fn pipeline(&self, ctx: &Context<'_>) -> Res<Pipeline> {
-        ctx_loaders(ctx)?
-            .pipelines
-            .load_one(self.0.pipeline_id)
-            .await
-            .map_err(load_err)?
+        load(&ctx_loaders(ctx)?.pipelines, self.0.pipeline_id)
+            .await?
             .map(Pipeline)
             .ok_or_else(|| DomainError::NotFound("pipeline").into())
     }
     async fn stage(&self, ctx: &Context<'_>) -> Res<Stage> {
-        ctx_loaders(ctx)?
-            .stages
-            .load_one(self.0.stage_id)
-            .await
-            .map_err(load_err)?
+        load(&ctx_loaders(ctx)?.stages, self.0.stage_id)
+            .await?
             .map(Stage)
             .ok_or_else(|| DomainError::NotFound("stage").into())
     }
@@ -880,12 +846,7 @@ impl Actor {
     }
     async fn plugin(&self, ctx: &Context<'_>) -> Res<Option<Plugin>> {
         match self.plugin_id {
-            Some(id) => Ok(ctx_loaders(ctx)?
-                .plugins
-                .load_one(id)
-                .await
-                .map_err(load_err)?
-                .map(Plugin)),
+            Some(id) => Ok(load(&ctx_loaders(ctx)?.plugins, id).await?.map(Plugin)),
             None => Ok(None),
         }
     }
@@ -1026,11 +987,8 @@ impl PluginRun {
         ids::encode("PluginRun", self.0.id)
     }
     async fn plugin(&self, ctx: &Context<'_>) -> Res<Plugin> {
-        ctx_loaders(ctx)?
-            .plugins
-            .load_one(self.0.plugin_id)
-            .await
-            .map_err(load_err)?
+        load(&ctx_loaders(ctx)?.plugins, self.0.plugin_id)
+            .await?
             .map(Plugin)
             .ok_or_else(|| DomainError::NotFound("plugin").into())
     }
@@ -1077,55 +1035,34 @@ impl Notification {
     }
     async fn conversation(&self, ctx: &Context<'_>) -> Res<Option<Conversation>> {
         match self.0.conversation_id {
-            Some(id) => Ok(ctx_loaders(ctx)?
-                .conversations
-                .load_one(id)
-                .await
-                .map_err(load_err)?
+            Some(id) => Ok(load(&ctx_loaders(ctx)?.conversations, id)
+                .await?
                 .map(Conversation)),
             None => Ok(None),
         }
     }
     async fn note(&self, ctx: &Context<'_>) -> Res<Option<Note>> {
         match self.0.note_id {
-            Some(id) => Ok(ctx_loaders(ctx)?
-                .notes
-                .load_one(id)
-                .await
-                .map_err(load_err)?
-                .map(Note)),
+            Some(id) => Ok(load(&ctx_loaders(ctx)?.notes, id).await?.map(Note)),
             None => Ok(None),
         }
     }
     async fn task(&self, ctx: &Context<'_>) -> Res<Option<Task>> {
         match self.0.task_id {
-            Some(id) => Ok(ctx_loaders(ctx)?
-                .tasks
-                .load_one(id)
-                .await
-                .map_err(load_err)?
-                .map(Task)),
+            Some(id) => Ok(load(&ctx_loaders(ctx)?.tasks, id).await?.map(Task)),
             None => Ok(None),
         }
     }
     async fn message(&self, ctx: &Context<'_>) -> Res<Option<Message>> {
         match self.0.message_id {
-            Some(id) => Ok(ctx_loaders(ctx)?
-                .messages
-                .load_one(id)
-                .await
-                .map_err(load_err)?
-                .map(Message)),
+            Some(id) => Ok(load(&ctx_loaders(ctx)?.messages, id).await?.map(Message)),
             None => Ok(None),
         }
     }
     async fn appointment(&self, ctx: &Context<'_>) -> Res<Option<Appointment>> {
         match self.0.appointment_id {
-            Some(id) => Ok(ctx_loaders(ctx)?
-                .appointments
-                .load_one(id)
-                .await
-                .map_err(load_err)?
+            Some(id) => Ok(load(&ctx_loaders(ctx)?.appointments, id)
+                .await?
                 .map(Appointment)),
             None => Ok(None),
         }
