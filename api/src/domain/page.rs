@@ -9,7 +9,7 @@ use sea_orm::{
     Select,
 };
 
-use entity::positional::SelectRows;
+use entity::positional::{Positional, SelectRows};
 
 use crate::error::{DomainError, DomainResult};
 
@@ -181,7 +181,7 @@ impl<C: ColumnTrait> Keyset<C> {
         cursor_of: impl Fn(&E::Model) -> Cursor,
     ) -> DomainResult<Page<E::Model>>
     where
-        E: EntityTrait<Column = C, Model: entity::positional::Positional>,
+        E: EntityTrait<Column = C, Model: Positional>,
         D: ConnectionTrait,
     {
         let walk = if window.backward {

@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use sea_orm::sea_query::Order;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
+use entity::positional::Positional;
 use entity::{
     activity, appointment, contact, conversation, custom_field_definition, job, message,
     message_template, note, notification, opportunity, pipeline, plugin, plugin_run, stage, task,
@@ -135,7 +136,7 @@ fn newest_first<'a, E, C>(
 ) -> BoxFuture<'a, Res<C>>
 where
     E: EntityTrait,
-    E::Model: entity::positional::Positional + HasId,
+    E::Model: Positional + HasId,
 {
     Box::pin(async move {
         let db = ctx_db(ctx)?;
