@@ -29,6 +29,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Parsed documents, reused by requests that send the same text.
     pub documents: Arc<Documents>,
+    /// The open WebSockets (see `Services::sockets`).
+    pub sockets: tokio_util::task::TaskTracker,
 }
 
 /// Room for a plugin upload and the multipart request around it.

@@ -23,6 +23,8 @@ use crate::config::Config;
 use crate::outbox::{Dispatcher, DispatcherHandle, LogAdapter};
 
 /// Parsed GraphQL documents kept for reuse: room for every query a few kinds of client send.
+/// How long shutdown waits for open WebSockets to send their close frames.
+const SOCKETS_CLOSE_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 const DOCUMENTS_KEPT: std::num::NonZeroUsize = std::num::NonZeroUsize::new(256).unwrap();
 
 /// Connects, migrates, bootstraps a demo workspace on an empty database, then serves until
@@ -81,6 +83,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let sockets = tokio_util::task::TaskTracker::new();
     let bus = realtime::Bus::default();
     bus.start(
         background_db.clone(),
@@ -99,6 +102,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             scheduler: scheduler_handle.clone(),
             plugins: plugin_host.clone(),
             shutdown: shutdown_rx.clone(),
+            sockets: sockets.clone(),
         },
         &config,
     );
@@ -170,6 +174,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(signal)
         .await
         .context("server error")?;
+    // Upgraded sockets are not the server's connections any more: wait for each to have
+    // sent its close frame, or the process could exit first and reset them.
+    sockets.close();
+    if tokio::time::timeout(SOCKETS_CLOSE_WITHIN, sockets.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some WebSockets did not close in time");
+    }
     let _ = dispatcher.await;
     let _ = scheduler.await;
     let _ = plugin_worker.await;
@@ -196,6 +209,8 @@ pub struct Services {
     pub scheduler: scheduler::SchedulerHandle,
     pub plugins: Arc<plugins::PluginHost>,
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The open WebSockets, so shutdown can wait for their "going away" to be sent.
+    pub sockets: tokio_util::task::TaskTracker,
 }
 
 /// The router and the outbox dispatcher for an open, migrated database.
@@ -208,6 +223,7 @@ pub fn app(services: Services, config: &Config) -> (axum::Router, Dispatcher) {
         scheduler,
         plugins,
         shutdown,
+        sockets,
     } = services;
     let handle = DispatcherHandle::default();
     let state = Arc::new(graphql::State {
@@ -225,6 +241,7 @@ pub fn app(services: Services, config: &Config) -> (axum::Router, Dispatcher) {
             schema,
             state,
             shutdown,
+            sockets,
             max_body_bytes: config.limits.max_body_bytes,
             documents: Arc::new(graphql::documents::Documents::new(DOCUMENTS_KEPT)),
         },

@@ -40,9 +40,10 @@ pub fn upgrade(app: AppState, headers: &HeaderMap, ws: WebSocketUpgrade) -> Resp
                 .find_map(|p| Protocols::from_str(p.trim()).ok())
         })
         .unwrap_or(Protocols::GraphQLWS);
+    let sockets = app.sockets.clone();
     ws.protocols(ALL_WEBSOCKET_PROTOCOLS)
         .read_buffer_size(READ_BUFFER)
-        .on_upgrade(move |socket| serve(app, socket, protocol))
+        .on_upgrade(move |socket| sockets.track_future(serve(app, socket, protocol)))
 }
 
 async fn serve(app: AppState, socket: Socket, protocol: Protocols) {
