@@ -25,6 +25,20 @@ pub struct Config {
     pub scheduler_poll: Duration,
     /// The most database connections requests share (`db::default_pool_size` unless set).
     pub db_pool_size: u32,
+    /// The most queries sent over HTTP that execute at once; the rest wait their turn
+    /// (`default_concurrent_queries` unless set).
+    pub max_concurrent_queries: usize,
+}
+
+/// Twice the cores, and at least 4: enough to keep the cores busy while some queries wait
+/// on the database, few enough that the ones running stay in the processor's caches.
+///
+/// Every query in flight holds its resolvers' futures, rows and response tree; on 2 cores,
+/// 32 of them at once cost the server 15-30% more CPU per inbox response than 4 at a time
+/// (docs/benchmarks.md, "Four queries at a time").
+pub fn default_concurrent_queries() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (2 * cores).max(4)
 }
 
 /// What a single request may cost before it runs.
@@ -58,6 +72,7 @@ impl Config {
             debug_statements: std::env::var("CONFAB_DEBUG_STATEMENTS").is_ok_and(|v| v == "1"),
             test_clock: std::env::var("CONFAB_TEST_CLOCK").is_ok_and(|v| v == "1"),
             scheduler_poll: Duration::from_secs(1),
+            max_concurrent_queries: default_concurrent_queries(),
         }
     }
 }

@@ -31,6 +31,8 @@ pub struct AppState {
     pub documents: Arc<Documents>,
     /// The open WebSockets (see `Services::sockets`).
     pub sockets: tokio_util::task::TaskTracker,
+    /// How many queries execute at once (`crate::turns`).
+    pub queries: crate::turns::Turns,
 }
 
 /// Room for a plugin upload and the multipart request around it.
@@ -309,6 +311,8 @@ async fn execute(
     }
     app.documents.attach(&mut request);
     let writes = is_mutation(&mut request);
+    // Held until the response is text: building it is part of the query's work.
+    let _turn = app.queries.take(writes).await;
     let exposed = crate::error::Exposed(app.schema.clone());
     let response = batches
         .drive(async_graphql::Executor::execute(&exposed, request))

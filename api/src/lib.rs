@@ -13,6 +13,7 @@ pub mod plugins;
 pub mod realtime;
 pub mod scheduler;
 pub mod seed;
+pub mod turns;
 
 use std::sync::Arc;
 
@@ -244,6 +245,7 @@ pub fn app(services: Services, config: &Config) -> (axum::Router, Dispatcher) {
             sockets,
             max_body_bytes: config.limits.max_body_bytes,
             documents: Arc::new(graphql::documents::Documents::new(DOCUMENTS_KEPT)),
+            queries: turns::Turns::new(config.max_concurrent_queries),
         },
         config.limits.max_body_bytes,
     );

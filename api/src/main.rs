@@ -46,6 +46,10 @@ struct ServeArgs {
     /// The most database connections requests share [default: 8 on SQLite, 10 on PostgreSQL].
     #[arg(long, env = "CONFAB_DB_POOL_SIZE", value_parser = clap::value_parser!(u32).range(1..=1000))]
     db_pool_size: Option<u32>,
+    /// The most queries sent over HTTP that execute at once; the rest wait their turn
+    /// (mutations and subscriptions do not count) [default: twice the cores, at least 4].
+    #[arg(long, env = "CONFAB_MAX_CONCURRENT_QUERIES", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    max_concurrent_queries: Option<u32>,
     /// How often, in milliseconds, the scheduler and the plugin worker look for jobs nothing
     /// told them about (scheduled by another replica); jobs this server schedules run when
     /// they fall due either way.
@@ -299,6 +303,9 @@ async fn serve(database_url: Option<String>, args: ServeArgs) -> anyhow::Result<
     config.bootstrap_demo = !args.no_demo;
     if let Some(n) = args.db_pool_size {
         config.db_pool_size = n;
+    }
+    if let Some(n) = args.max_concurrent_queries {
+        config.max_concurrent_queries = n as usize;
     }
     config.scheduler_poll = std::time::Duration::from_millis(args.scheduler_poll_ms);
     confab::serve(config).await

@@ -270,18 +270,23 @@ async fn a_contact_written_to_at_two_addresses_at_once_counts_every_message() {
     assert_eq!(c["lastMessage"]["body"], "m58");
 }
 
-/// connection, concurrent writes and inbox reads (whose nested fields load side by side) all
-/// complete, and a pool of zero is refused before the server starts.
-#[tokio::test]
-async fn a_one_connection_pool_serves_concurrent_writes_and_reads() {
-    let db = confab_tests::TestDb::new().await;
-    let refused = confab_tests::cli(&db, &["serve", "--db-pool-size", "0"]);
-    assert!(!refused.success, "a pool of 0 is refused");
+/// `confab serve FLAG 0` is refused before the server starts, with an error naming the flag.
+fn refuses_zero(db: &confab_tests::TestDb, flag: &str) {
+    let refused = confab_tests::cli(db, &["serve", flag, "0"]);
+    assert!(!refused.success, "{flag} 0 is refused");
     assert!(
-        refused.stderr.contains("--db-pool-size"),
+        refused.stderr.contains(flag),
         "the error names the flag: {}",
         refused.stderr
     );
+}
+
+/// With one database connection, concurrent writes and inbox reads (whose nested fields load
+/// side by side) all complete, and a pool of zero is refused before the server starts.
+#[tokio::test]
+async fn a_one_connection_pool_serves_concurrent_writes_and_reads() {
+    let db = confab_tests::TestDb::new().await;
+    refuses_zero(&db, "--db-pool-size");
 
     let server = TestServer::start_with(db, &["--db-pool-size", "1"]).await;
     let admin = server.admin();
@@ -331,6 +336,65 @@ async fn a_one_connection_pool_serves_concurrent_writes_and_reads() {
     let mut expected: Vec<String> = (0..12).map(|i| format!("m{i}")).collect();
     expected.sort_unstable();
     assert_eq!(bodies, expected);
+}
+
+/// Queries take turns (`--max-concurrent-queries`): with one at a time, reads that overlap
+/// writes, and queries that fail in validation or in a resolver, all answer, each failure
+/// gives its turn back, and a limit of zero is refused before the server starts.
+#[tokio::test]
+async fn one_query_at_a_time_answers_reads_writes_and_failures_alike() {
+    let db = confab_tests::TestDb::new().await;
+    refuses_zero(&db, "--max-concurrent-queries");
+
+    let server = TestServer::start_with(db, &["--max-concurrent-queries", "1"]).await;
+    let admin = server.admin();
+    let list =
+        "{ conversations(first: 20) { totalCount edges { node { lastMessage { body } } } } }";
+    let writes = (0..8).map(|i| {
+        let admin = admin.clone();
+        async move {
+            let written = admin
+                .receive("SMS", &format!("+1415556{i:04}"), &format!("w{i}"), None)
+                .await;
+            written["message"]["id"].is_string()
+        }
+    });
+    // A validation failure, a resolver's failure and a valid list, side by side.
+    let queries = [
+        "{ conversations { nope } }",
+        "{ conversation(id: \"bogus\") { id } }",
+        list,
+    ];
+    let asked = (0..24).map(|i| {
+        let admin = admin.clone();
+        async move { admin.gql(queries[i % 3], json!({})).await }
+    });
+    let (written, answers) = tokio::join!(
+        futures::future::join_all(writes),
+        futures::future::join_all(asked)
+    );
+    assert!(
+        written.iter().all(|ok| *ok),
+        "every write stored its message"
+    );
+    for (i, answer) in answers.iter().enumerate() {
+        if i % 3 == 2 {
+            let total = answer.data()["conversations"]["totalCount"].as_i64();
+            assert!(total.expect("a count") <= 8, "no more than was written");
+        } else {
+            assert_eq!(
+                answer.code(),
+                "BAD_USER_INPUT",
+                "query {i}: {}",
+                answer.body
+            );
+        }
+    }
+    let after = admin.ok(list, json!({})).await;
+    assert_eq!(
+        after["conversations"]["totalCount"], 8,
+        "the turns all came back"
+    );
 }
 
 /// A list of conversations asks each for its tasks by status and its appointments by time
