@@ -34,7 +34,7 @@ pub struct Config {
 /// on the database, few enough that the ones running stay in the processor's caches.
 ///
 /// Every query in flight holds its resolvers' futures, rows and response tree; on 2 cores,
-/// 32 of them at once cost the server 15-30% more CPU per inbox response than 4 at a time
+/// 32 of them at once cost the server 18-22% more CPU per inbox response than 4 at a time
 /// (docs/benchmarks.md, "Four queries at a time").
 pub fn default_concurrent_queries() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -2,11 +2,12 @@
 //!
 //! Each query in flight holds its resolvers' futures, the rows its batches read and the
 //! response it builds. With many in flight, each resumes on a processor whose caches the
-//! others have since filled, and the server spends more CPU on every one: on 2 cores, the
-//! inbox at 32 clients cost 15-30% more server CPU per response with all 32 running than
-//! with 4 at a time (docs/benchmarks.md, "Four queries at a time"). Mutations do not take
-//! turns: they wait on the database writer, not on the cores, and the ingest writer gathers
-//! its batches from the ones waiting together.
+//! others have most likely filled since, and the server spends more CPU on every one: on 2
+//! cores, the inbox at 32 clients cost 18-22% more server CPU per response with all 32
+//! running than with 4 at a time (docs/benchmarks.md, "Four queries at a time").
+//!
+//! Mutations do not take turns: they wait on the database writer, not on the cores, and the
+//! ingest writer gathers its batches from the ones waiting together.
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
