@@ -363,6 +363,7 @@ pub(crate) mod tags {
     use entity::positional::SelectRows;
     use entity::{contact_tag, tag};
 
+    use crate::domain::scoped::one_of;
     use crate::domain::{Scope, now};
     use crate::error::DomainResult;
 
@@ -381,7 +382,11 @@ pub(crate) mod tags {
             .column(contact_tag::Column::ContactId)
             .column(tag::Column::Name)
             .join(JoinType::InnerJoin, to_tag)
-            .filter(contact_tag::Column::ContactId.is_in(contacts.iter().copied()))
+            .filter(one_of(
+                db,
+                contact_tag::Column::ContactId,
+                contacts.iter().copied(),
+            ))
             .filter(contact_tag::Column::WorkspaceId.eq(workspace_id))
             .into_tuple()
             .all(db)

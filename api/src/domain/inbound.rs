@@ -20,6 +20,7 @@ use crate::db::begin_write;
 use crate::domain::activities::{self, Actor, NewActivity};
 use crate::domain::addresses::{self, Address, IdentityKind};
 use crate::domain::messages::{channel_label, check_text, contact_label};
+use crate::domain::scoped::one_of;
 use crate::domain::{
     ActivityKind, Channel, ContactStatus, ConversationStatus, Direction, MessageStatus, Role,
     Scope, now,
@@ -236,8 +237,16 @@ async fn store_batch(
         .column(contact_identity::Column::Kind)
         .column(contact_identity::Column::Value)
         .filter(contact_identity::Column::WorkspaceId.eq(ws))
-        .filter(contact_identity::Column::Kind.is_in(kinds))
-        .filter(contact_identity::Column::Value.is_in(values))
+        .filter(one_of(
+            txn,
+            contact_identity::Column::Kind,
+            kinds.into_iter().map(str::to_owned),
+        ))
+        .filter(one_of(
+            txn,
+            contact_identity::Column::Value,
+            values.into_iter().map(str::to_owned),
+        ))
         .into_tuple()
         .all(txn)
         .await?;
@@ -255,7 +264,7 @@ async fn store_batch(
         HashMap::new()
     } else {
         contact::Entity::find()
-            .filter(contact::Column::Id.is_in(known.iter().copied()))
+            .filter(one_of(txn, contact::Column::Id, known.iter().copied()))
             .order_by_asc(contact::Column::Id)
             .lock_exclusive()
             .rows(txn)
@@ -271,7 +280,11 @@ async fn store_batch(
         HashMap::new()
     } else {
         conversation::Entity::find()
-            .filter(conversation::Column::ContactId.is_in(contacts.keys().copied()))
+            .filter(one_of(
+                txn,
+                conversation::Column::ContactId,
+                contacts.keys().copied(),
+            ))
             .order_by_asc(conversation::Column::Id)
             .lock_exclusive()
             .rows(txn)
@@ -455,22 +468,38 @@ async fn stored_duplicates<'a>(
     channels.dedup();
     let stored = message::Entity::find()
         .filter(message::Column::WorkspaceId.eq(ws))
-        .filter(message::Column::Channel.is_in(channels))
-        .filter(message::Column::ExternalId.is_in(externals))
+        .filter(one_of(
+            txn,
+            message::Column::Channel,
+            channels.into_iter().map(str::to_owned),
+        ))
+        .filter(one_of(
+            txn,
+            message::Column::ExternalId,
+            externals.into_iter().map(str::to_owned),
+        ))
         .rows(txn)
         .await?;
     if stored.is_empty() {
         return Ok(HashMap::new());
     }
     let conversations: HashMap<i64, conversation::Model> = conversation::Entity::find()
-        .filter(conversation::Column::Id.is_in(stored.iter().map(|m| m.conversation_id)))
+        .filter(one_of(
+            txn,
+            conversation::Column::Id,
+            stored.iter().map(|m| m.conversation_id),
+        ))
         .rows(txn)
         .await?
         .into_iter()
         .map(|c| (c.id, c))
         .collect();
     let contacts: HashMap<i64, contact::Model> = contact::Entity::find()
-        .filter(contact::Column::Id.is_in(conversations.values().map(|c| c.contact_id)))
+        .filter(one_of(
+            txn,
+            contact::Column::Id,
+            conversations.values().map(|c| c.contact_id),
+        ))
         .rows(txn)
         .await?
         .into_iter()
@@ -652,7 +681,7 @@ async fn update_conversations(
         ),
     ];
     set_columns(update, columns)
-        .filter(C::Id.is_in(rows.iter().map(|c| c.id)))
+        .filter(one_of(txn, C::Id, rows.iter().map(|c| c.id)))
         .exec(txn)
         .await?;
     Ok(())
@@ -713,7 +742,7 @@ async fn update_contacts(
         ),
     ];
     set_columns(update, columns)
-        .filter(C::Id.is_in(rows.iter().map(|c| c.id)))
+        .filter(one_of(txn, C::Id, rows.iter().map(|c| c.id)))
         .exec(txn)
         .await?;
     Ok(())

@@ -7,6 +7,7 @@ use sea_orm::{
 
 use entity::notification;
 
+use crate::domain::scoped::one_of;
 use crate::domain::{NotificationKind, Scope, now};
 use crate::error::DomainResult;
 
@@ -101,7 +102,7 @@ pub async fn mark_read(
         .filter(notification::Column::UserId.eq(scope.user_id))
         .filter(notification::Column::ReadAt.is_null());
     if let Some(ids) = ids {
-        q = q.filter(notification::Column::Id.is_in(ids));
+        q = q.filter(one_of(db, notification::Column::Id, ids));
     }
     q.exec(db).await?;
     Ok(mine(scope, true).count(db).await?)

@@ -17,6 +17,7 @@ use entity::{activity, plugin, plugin_artifact};
 
 use crate::db::begin_write;
 use crate::domain::activities::{self, Actor, NewActivity};
+use crate::domain::scoped::one_of;
 use crate::domain::{ActivityKind, Role, Scope, now, scoped};
 use crate::error::{DomainError, DomainResult};
 use crate::plugins::PluginHost;
@@ -280,7 +281,7 @@ pub async fn enqueue_runs(
     workspaces.sort_unstable();
     workspaces.dedup();
     let listening: Vec<(i64, i64, serde_json::Value)> = plugin::Entity::find()
-        .filter(plugin::Column::WorkspaceId.is_in(workspaces))
+        .filter(one_of(db, plugin::Column::WorkspaceId, workspaces))
         .filter(plugin::Column::UninstalledAt.is_null())
         .filter(plugin::Column::Enabled.eq(true))
         .select_only()

@@ -1,6 +1,9 @@
 //! Rows that belong to a workspace. Every lookup by id goes through here, so the workspace
 //! filter cannot be forgotten.
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Select};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, Select,
+};
 
 use entity::positional::{Positional, SelectRows};
 use entity::{
@@ -38,6 +41,34 @@ scoped!(
     message_template => "template", plugin_run => "plugin run", notification => "notification",
     opportunity => "opportunity", tag => "tag",
 );
+
+/// `column` is one of `values`. PostgreSQL gets them as one array parameter (`= ANY($1)`): one
+/// statement text, prepared once per connection, whatever their number; no SQL built per value;
+/// and a generic plan that reaches the rows through the index (with fifty `IN` parameters the
+/// planner scanned all of `appointments` instead: docs/benchmarks.md). SQLite, which has no
+/// arrays, gets `IN (...)`.
+pub fn one_of<C, V>(
+    db: &impl ConnectionTrait,
+    column: C,
+    values: impl IntoIterator<Item = V>,
+) -> Expr
+where
+    C: ColumnTrait,
+    V: Into<sea_orm::Value> + sea_orm::sea_query::postgres_array::NotU8,
+{
+    one_of_on(db.get_database_backend(), column, values)
+}
+
+fn one_of_on<C, V>(backend: DbBackend, column: C, values: impl IntoIterator<Item = V>) -> Expr
+where
+    C: ColumnTrait,
+    V: Into<sea_orm::Value> + sea_orm::sea_query::postgres_array::NotU8,
+{
+    match backend {
+        DbBackend::Postgres => column.eq_any(values),
+        _ => column.is_in(values),
+    }
+}
 
 /// All of the caller's rows of `E`.
 pub fn rows<E: Scoped>(workspace_id: i64) -> Select<E> {
@@ -77,4 +108,53 @@ pub async fn lock_own<E: Scoped>(
     id: i64,
 ) -> DomainResult<E::Model> {
     lock(txn, rows::<E>(scope.workspace_id), id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{DbBackend, EntityTrait, QueryFilter, QueryTrait};
+
+    use entity::contact;
+
+    use super::one_of_on;
+
+    fn statement(backend: DbBackend, ids: &[i64]) -> (String, Vec<sea_orm::Value>) {
+        let s = contact::Entity::find()
+            .filter(one_of_on(backend, contact::Column::Id, ids.iter().copied()))
+            .build(backend);
+        (s.sql, s.values.map_or(Vec::new(), |v| v.0))
+    }
+
+    #[test]
+    fn postgres_sends_one_statement_text_and_one_parameter_whatever_the_count() {
+        let (two, two_values) = statement(DbBackend::Postgres, &[7, 3]);
+        let (fifty, fifty_values) = statement(DbBackend::Postgres, &(1..=50).collect::<Vec<_>>());
+        assert_eq!(two, fifty);
+        assert!(two.ends_with(r#"WHERE "contacts"."id" = ANY($1)"#), "{two}");
+        assert_eq!((two_values.len(), fifty_values.len()), (1, 1));
+    }
+
+    #[test]
+    fn sqlite_lists_the_values() {
+        let (sql, values) = statement(DbBackend::Sqlite, &[7, 3, 9]);
+        assert!(
+            sql.ends_with(r#"WHERE "contacts"."id" IN (?, ?, ?)"#),
+            "{sql}"
+        );
+        assert_eq!(values.len(), 3);
+    }
+
+    #[test]
+    fn no_values_match_no_rows_on_either_backend() {
+        // sea-query writes an empty list as a comparison of two different numbers.
+        for (backend, sql) in [
+            (DbBackend::Postgres, "WHERE $1 = $2"),
+            (DbBackend::Sqlite, "WHERE ? = ?"),
+        ] {
+            let (built, values) = statement(backend, &[]);
+            assert!(built.ends_with(sql), "{built}");
+            assert_eq!(values.len(), 2);
+            assert_ne!(values[0], values[1]);
+        }
+    }
 }

@@ -15,6 +15,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, 
 
 use crate::domain::TimeWindow;
 pub use crate::domain::scoped::Scoped;
+use crate::domain::scoped::one_of;
 
 use entity::positional::SelectRows;
 use entity::{
@@ -38,7 +39,7 @@ where
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, E::Model>, Self::Error> {
         let rows = E::find()
-            .filter(E::id_column().is_in(keys.iter().copied()))
+            .filter(one_of(&self.db, E::id_column(), keys.iter().copied()))
             .filter(E::workspace_column().eq(self.workspace_id))
             .rows(&self.db)
             .await
@@ -56,7 +57,11 @@ impl Loader<i64> for ConversationByContact {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, conversation::Model>, Self::Error> {
         let rows = conversation::Entity::find()
-            .filter(conversation::Column::ContactId.is_in(keys.iter().copied()))
+            .filter(one_of(
+                &self.0,
+                conversation::Column::ContactId,
+                keys.iter().copied(),
+            ))
             .filter(conversation::Column::WorkspaceId.eq(self.1))
             .rows(&self.0)
             .await
@@ -96,7 +101,11 @@ impl Loader<i64> for CustomFieldsByContact {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         let values = custom_field_value::Entity::find()
-            .filter(custom_field_value::Column::ContactId.is_in(keys.iter().copied()))
+            .filter(one_of(
+                &self.0,
+                custom_field_value::Column::ContactId,
+                keys.iter().copied(),
+            ))
             .filter(custom_field_value::Column::WorkspaceId.eq(self.1))
             .order_by_asc(custom_field_value::Column::DefinitionId)
             .rows(&self.0)
@@ -131,7 +140,11 @@ impl Loader<i64> for MentionsByNote {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<i64>>, Self::Error> {
         let rows = note_mention::Entity::find()
-            .filter(note_mention::Column::NoteId.is_in(keys.iter().copied()))
+            .filter(one_of(
+                &self.0,
+                note_mention::Column::NoteId,
+                keys.iter().copied(),
+            ))
             .filter(note_mention::Column::WorkspaceId.eq(self.1))
             .order_by_asc(note_mention::Column::Id)
             .rows(&self.0)
@@ -154,7 +167,11 @@ impl Loader<i64> for StagesByPipeline {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<stage::Model>>, Self::Error> {
         let rows = stage::Entity::find()
-            .filter(stage::Column::PipelineId.is_in(keys.iter().copied()))
+            .filter(one_of(
+                &self.0,
+                stage::Column::PipelineId,
+                keys.iter().copied(),
+            ))
             .filter(stage::Column::WorkspaceId.eq(self.1))
             .order_by_asc(stage::Column::Position)
             .rows(&self.0)
@@ -378,7 +395,7 @@ impl Loader<TasksKey> for TasksByConversation {
         let conversations: Vec<i64> = keys.iter().map(|k| k.conversation_id).collect();
         let mut query = task::Entity::find()
             .filter(task::Column::WorkspaceId.eq(self.1))
-            .filter(task::Column::ConversationId.is_in(conversations))
+            .filter(one_of(&self.0, task::Column::ConversationId, conversations))
             .filter(task::Column::DeletedAt.is_null());
         // A list asks every row for the same status: only those rows are read and decoded.
         if let Some(status) = same(keys, |k| k.status).flatten() {
@@ -426,7 +443,11 @@ impl Loader<AppointmentsKey> for AppointmentsByConversation {
         let at = crate::domain::now();
         let mut query = appointment::Entity::find()
             .filter(appointment::Column::WorkspaceId.eq(self.1))
-            .filter(appointment::Column::ConversationId.is_in(conversations));
+            .filter(one_of(
+                &self.0,
+                appointment::Column::ConversationId,
+                conversations,
+            ));
         // As for tasks: one window for the whole list is applied by the database.
         if let Some(when) = same(keys, |k| k.when)
             && let Some(condition) = crate::domain::appointments::window_condition(when, at)

@@ -19,6 +19,7 @@ use entity::{contact, conversation, job, note, plugin, task, user};
 use crate::domain::activities::{self, Actor, NewActivity};
 use crate::domain::notifications::{self, About, NewNotification};
 use crate::domain::plugins::{REMINDER, reminder_prefix};
+use crate::domain::scoped::one_of;
 use crate::domain::{
     ActivityKind, Channel, ContactStatus, NotificationKind, Role, TaskStatus, now, scoped, truncate,
 };
@@ -101,7 +102,7 @@ impl Found {
         for (ws, (conversations, teammates)) in wanted {
             if !conversations.is_empty() {
                 let rows = scoped::rows::<conversation::Entity>(ws)
-                    .filter(conversation::Column::Id.is_in(conversations))
+                    .filter(one_of(txn, conversation::Column::Id, conversations))
                     .rows(txn)
                     .await?;
                 found
@@ -113,7 +114,7 @@ impl Found {
                     .select_only()
                     .column(user::Column::Id)
                     .filter(user::Column::WorkspaceId.eq(ws))
-                    .filter(user::Column::Id.is_in(teammates))
+                    .filter(one_of(txn, user::Column::Id, teammates))
                     .into_tuple()
                     .all(txn)
                     .await?;

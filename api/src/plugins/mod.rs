@@ -33,6 +33,7 @@ pub use effects::deliver_reminder;
 use crate::db::begin_write;
 use crate::domain::activities::Actor;
 use crate::domain::plugins::{self as admin, DISABLE_AFTER_FAILURES, SCHEDULE_RUN};
+use crate::domain::scoped::one_of;
 use crate::domain::{now, truncate};
 use crate::error::{DomainError, DomainResult};
 use crate::scheduler::{Lane, Lease, SchedulerHandle, Tick};
@@ -256,7 +257,7 @@ impl Worker {
             })
             .collect();
         let plugins: HashMap<i64, Arc<plugin::Model>> = plugin::Entity::find()
-            .filter(plugin::Column::Id.is_in(ids))
+            .filter(one_of(&self.db, plugin::Column::Id, ids))
             .filter(plugin::Column::Enabled.eq(true))
             .filter(plugin::Column::UninstalledAt.is_null())
             .rows(&self.db)
@@ -304,7 +305,7 @@ impl Worker {
             return Ok(HashMap::new());
         }
         let rows = activity::Entity::find()
-            .filter(activity::Column::Id.is_in(ids))
+            .filter(one_of(&self.db, activity::Column::Id, ids))
             .rows(&self.db)
             .await?;
         Ok(crate::realtime::LoadedActivity::load_many(&self.db, rows)

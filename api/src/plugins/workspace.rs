@@ -13,6 +13,7 @@ use confab_plugins::wit::{AppointmentInfo, ContactInfo, Conversation, TaskInfo};
 use entity::positional::SelectRows;
 use entity::{appointment, contact, conversation, task, user};
 
+use crate::domain::scoped::one_of;
 use crate::domain::{AppointmentStatus, TaskStatus, now, scoped};
 use crate::error::DomainResult;
 use crate::ids;
@@ -56,12 +57,12 @@ pub async fn snapshots(
         return Ok(HashMap::new());
     }
     let conversations = scoped::rows::<conversation::Entity>(ws)
-        .filter(conversation::Column::Id.is_in(ids.iter().copied()))
+        .filter(one_of(db, conversation::Column::Id, ids.iter().copied()))
         .rows(db)
         .await?;
     let contact_ids: Vec<i64> = conversations.iter().map(|c| c.contact_id).collect();
     let mut people: HashMap<i64, contact::Model> = scoped::rows::<contact::Entity>(ws)
-        .filter(contact::Column::Id.is_in(contact_ids.iter().copied()))
+        .filter(one_of(db, contact::Column::Id, contact_ids.iter().copied()))
         .rows(db)
         .await?
         .into_iter()
@@ -73,7 +74,11 @@ pub async fn snapshots(
     }
     let tasks = task::Entity::find()
         .filter(task::Column::WorkspaceId.eq(ws))
-        .filter(task::Column::ConversationId.is_in(ids.iter().copied()))
+        .filter(one_of(
+            db,
+            task::Column::ConversationId,
+            ids.iter().copied(),
+        ))
         .filter(task::Column::DeletedAt.is_null())
         .filter(task::Column::Status.ne(TaskStatus::Completed.as_str()))
         .order_by_asc(task::Column::Id)
@@ -91,7 +96,11 @@ pub async fn snapshots(
     });
     let appointments = appointment::Entity::find()
         .filter(appointment::Column::WorkspaceId.eq(ws))
-        .filter(appointment::Column::ConversationId.is_in(ids.iter().copied()))
+        .filter(one_of(
+            db,
+            appointment::Column::ConversationId,
+            ids.iter().copied(),
+        ))
         .filter(appointment::Column::Status.eq(AppointmentStatus::Scheduled.as_str()))
         .filter(appointment::Column::StartsAt.gt(now()))
         .order_by_asc(appointment::Column::StartsAt)

@@ -60,8 +60,8 @@ impl LoadedActivity {
         db: &DatabaseConnection,
         activities: Vec<activity::Model>,
     ) -> Result<Vec<Self>, sea_orm::DbErr> {
-        use crate::domain::scoped::{self, Scoped};
-        use sea_orm::{ColumnTrait, QueryFilter};
+        use crate::domain::scoped::{self, Scoped, one_of};
+        use sea_orm::QueryFilter;
         use std::collections::{BTreeMap, HashMap};
 
         /// The rows of `E` that `id` names, by (workspace, id).
@@ -79,7 +79,7 @@ impl LoadedActivity {
             let mut found = HashMap::new();
             for (ws, ids) in wanted {
                 for row in scoped::rows::<E>(ws)
-                    .filter(E::id_column().is_in(ids))
+                    .filter(one_of(db, E::id_column(), ids))
                     .rows(db)
                     .await?
                 {

@@ -2,7 +2,7 @@
 //! its effects and that mark commit together, or not at all.
 use std::collections::HashMap;
 
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::{DatabaseTransaction, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use entity::positional::SelectRows;
@@ -11,6 +11,7 @@ use entity::{job, task};
 use super::jobs::{APPOINTMENT_REMINDER, OVERDUE_DIGEST, TASK_OVERDUE, TASK_REMINDER};
 use crate::domain::activities::{self, Actor, NewActivity};
 use crate::domain::notifications::{self, About, NewNotification};
+use crate::domain::scoped::one_of;
 use crate::domain::{ActivityKind, NotificationKind, TaskStatus, scoped};
 use crate::error::{DomainError, DomainResult};
 
@@ -46,7 +47,7 @@ pub async fn task_alerts(txn: &DatabaseTransaction, jobs: &[&job::Model]) -> Dom
         })
         .collect::<DomainResult<Vec<i64>>>()?;
     let tasks: HashMap<i64, task::Model> = task::Entity::find()
-        .filter(task::Column::Id.is_in(ids.clone()))
+        .filter(one_of(txn, task::Column::Id, ids.clone()))
         .rows(txn)
         .await?
         .into_iter()
