@@ -5,11 +5,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Order};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Select,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Select, Statement, Value,
 };
 
-use entity::positional::{Positional, SelectRows};
+use entity::positional::{ByPosition, Positional};
 
 use crate::error::{DomainError, DomainResult};
 
@@ -205,10 +205,20 @@ impl<C: ColumnTrait> Keyset<C> {
             q = q.order_by(*at, walk.clone());
         }
         q = q.order_by(self.id, walk).limit(window.limit + 1);
+        let statement = literal_limit(q.build(db.get_database_backend()));
         // Boxed: a query's future is kilobytes, and every field future of a GraphQL object is
         // as large as its largest resolver's, so a list resolver's fetch would make every
         // field of that object (its `id` too) cost a kilobytes allocation and copy.
-        let mut rows = Box::pin(q.rows(db)).await?;
+        let mut rows: Vec<E::Model> = Box::pin(
+            E::find()
+                .from_raw_sql(statement)
+                .into_model::<ByPosition<E::Model>>()
+                .all(db),
+        )
+        .await?
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
         let more = rows.len() as u64 > window.limit;
         rows.truncate(window.limit as usize);
         if window.backward {
@@ -229,6 +239,29 @@ impl<C: ColumnTrait> Keyset<C> {
             }
         })
     }
+}
+
+/// Writes a statement's final `LIMIT` parameter into its text. PostgreSQL plans a cached
+/// statement whose limit is a parameter as if it returned a tenth of the table, so the generic
+/// plan never looks cheaper than a fresh one and every page was planned anew; with the limit
+/// in the text, the cached plan is reused (docs/benchmarks.md). A page size is one of at most
+/// `MAX_PAGE + 1` limits, so each list has a few statements, not one per request.
+fn literal_limit(mut statement: Statement) -> Statement {
+    let Some(values) = statement.values.as_mut() else {
+        return statement;
+    };
+    let marker = match statement.db_backend {
+        DbBackend::Postgres => format!(" LIMIT ${}", values.0.len()),
+        _ => " LIMIT ?".to_owned(),
+    };
+    if let Some(Value::BigUnsigned(Some(limit))) = values.0.last()
+        && statement.sql.ends_with(&marker)
+    {
+        let cut = statement.sql.len() - marker.len();
+        statement.sql = format!("{} LIMIT {limit}", &statement.sql[..cut]);
+        values.0.pop();
+    }
+    statement
 }
 
 #[cfg(test)]
@@ -266,5 +299,44 @@ mod tests {
             ..Default::default()
         };
         assert!(Window::new(&both).is_err());
+    }
+
+    #[test]
+    fn the_page_size_is_written_into_the_statement() {
+        use entity::conversation;
+        for (backend, tail, params) in [
+            (
+                DbBackend::Postgres,
+                r#""conversations"."status" = $2 ORDER BY"#,
+                2,
+            ),
+            (
+                DbBackend::Sqlite,
+                r#""conversations"."status" = ? ORDER BY"#,
+                2,
+            ),
+        ] {
+            let statement = conversation::Entity::find()
+                .filter(conversation::Column::WorkspaceId.eq(7))
+                .filter(conversation::Column::Status.eq("OPEN"))
+                .order_by_desc(conversation::Column::Id)
+                .limit(51)
+                .build(backend);
+            let statement = literal_limit(statement);
+            assert!(statement.sql.contains(tail), "{}", statement.sql);
+            assert!(statement.sql.ends_with(" LIMIT 51"), "{}", statement.sql);
+            assert_eq!(statement.values.unwrap().0.len(), params);
+        }
+    }
+
+    #[test]
+    fn a_statement_without_a_final_limit_is_left_alone() {
+        let statement = entity::conversation::Entity::find()
+            .filter(entity::conversation::Column::WorkspaceId.eq(7))
+            .build(DbBackend::Postgres);
+        let before = statement.sql.clone();
+        let after = literal_limit(statement);
+        assert_eq!(after.sql, before);
+        assert_eq!(after.values.unwrap().0.len(), 1);
     }
 }
