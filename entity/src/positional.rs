@@ -9,8 +9,8 @@
 //! decoded by sea-orm's own `TryGetable`, so a row reads the same either way.
 use sea_orm::sqlx::{Row, ValueRef};
 use sea_orm::{
-    ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryResult, Select, TryGetError,
-    TryGetable,
+    ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryResult, Select, SelectModel,
+    SelectorRaw, TryGetError, TryGetable,
 };
 
 /// A model that can be read from a row by the position of its columns.
@@ -129,6 +129,20 @@ where
 
     async fn row<C: ConnectionTrait>(self, db: &C) -> Result<Option<E::Model>, DbErr> {
         let row = self.into_model::<ByPosition<E::Model>>().one(db).await?;
+        Ok(row.map(|r| r.0))
+    }
+}
+
+/// A statement built beforehand (`Entity::find().from_raw_sql(..)`), decoded the same way; its
+/// SELECT list must be the model's, as `Entity::find()` writes it.
+impl<M: Positional> SelectRows<M> for SelectorRaw<SelectModel<M>> {
+    async fn rows<C: ConnectionTrait>(self, db: &C) -> Result<Vec<M>, DbErr> {
+        let rows = self.into_model::<ByPosition<M>>().all(db).await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    async fn row<C: ConnectionTrait>(self, db: &C) -> Result<Option<M>, DbErr> {
+        let row = self.into_model::<ByPosition<M>>().one(db).await?;
         Ok(row.map(|r| r.0))
     }
 }

@@ -9,7 +9,7 @@ use sea_orm::{
     QuerySelect, QueryTrait, Select, Statement, Value,
 };
 
-use entity::positional::{ByPosition, Positional};
+use entity::positional::{Positional, SelectRows};
 
 use crate::error::{DomainError, DomainResult};
 
@@ -209,16 +209,7 @@ impl<C: ColumnTrait> Keyset<C> {
         // Boxed: a query's future is kilobytes, and every field future of a GraphQL object is
         // as large as its largest resolver's, so a list resolver's fetch would make every
         // field of that object (its `id` too) cost a kilobytes allocation and copy.
-        let mut rows: Vec<E::Model> = Box::pin(
-            E::find()
-                .from_raw_sql(statement)
-                .into_model::<ByPosition<E::Model>>()
-                .all(db),
-        )
-        .await?
-        .into_iter()
-        .map(|r| r.0)
-        .collect();
+        let mut rows = Box::pin(E::find().from_raw_sql(statement).rows(db)).await?;
         let more = rows.len() as u64 > window.limit;
         rows.truncate(window.limit as usize);
         if window.backward {
