@@ -2,6 +2,7 @@
 //! soon as the last one answered, for a warm-up and then a measured window. Light on CPU
 //! (it does not parse response bodies), and it reports its own CPU so the share it takes
 //! from the server on the same machine is visible.
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -31,6 +32,8 @@ pub struct Run {
     /// CPU the whole machine used during the window (server, database, driver, the rest),
     /// in cores: on a machine this size, what a request costs in all.
     pub machine_cores: f64,
+    /// CPU PostgreSQL's processes used during the window, in cores (0 on SQLite).
+    pub database_cores: f64,
 }
 
 impl Run {
@@ -122,19 +125,24 @@ pub async fn drive(
     }
     tokio::time::sleep(warmup).await;
     let (driver_before, server_before) = (cpu_seconds(std::process::id()), tree_cpu(server_pid));
-    let machine_before = machine_busy_seconds();
+    let (machine_before, database_before) = (machine_busy_seconds(), database_cpu());
     let started = Instant::now();
     measuring.store(true, Ordering::Relaxed);
     tokio::time::sleep(duration).await;
     stop.store(true, Ordering::Relaxed);
     let seconds = started.elapsed().as_secs_f64();
     let (driver_after, server_after) = (cpu_seconds(std::process::id()), tree_cpu(server_pid));
-    let machine_after = machine_busy_seconds();
+    let (machine_after, database_after) = (machine_busy_seconds(), database_cpu());
     let mut run = Run {
         seconds,
         driver_cores: (driver_after - driver_before) / seconds,
         server_cores: (server_after - server_before) / seconds,
         machine_cores: (machine_after - machine_before) / seconds,
+        database_cores: database_after
+            .iter()
+            .map(|(pid, after)| after - database_before.get(pid).copied().unwrap_or(0.0))
+            .sum::<f64>()
+            / seconds,
         ..Run::default()
     };
     for c in clients {
@@ -194,6 +202,23 @@ pub fn machine_busy_seconds() -> f64 {
         .map(|(_, t)| t)
         .sum();
     busy / 100.0 // USER_HZ
+}
+
+/// CPU seconds of every PostgreSQL process (postmaster, backends, background workers), by
+/// pid: a backend that starts during a window counts from zero, one that ends is lost (the
+/// servers keep their pools open, so under load that is rare).
+pub fn database_cpu() -> HashMap<u32, f64> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return HashMap::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "postgres")
+        })
+        .map(|pid| (pid, cpu_seconds(pid)))
+        .collect()
 }
 
 /// A process and its descendants (PostGraphile runs as a cluster of workers).

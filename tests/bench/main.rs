@@ -8,6 +8,10 @@
 //! cargo run --release -p confab-tests --example bench -- all            # everything, both databases
 //! cargo run --release -p confab-tests --example bench -- inbox --backend postgres
 //! ```
+//! Each driven scenario also reports the CPU it cost per request: the server's, PostgreSQL's
+//! processes' and the whole machine's. After the inbox, the framework floor: the server's
+//! inbox response rebuilt from memory by async-graphql alone (`floor.rs`).
+//!
 //! Scenarios: `inbox` (with the PostGraphile peer on PostgreSQL), `timeline`, `ingest`,
 //! `plugins` (these four share one seeded server), `fanout`, `reminders`, `plugin-runtime`.
 //! Options (defaults in brackets): `--backend sqlite|postgres|both` [both], `--postgres URL`
@@ -15,6 +19,7 @@
 //! `--duration S` [10], `--warmup S` [3], `--concurrency N` [32], `--contacts N` [10000],
 //! `--messages N` [200000], `--subscribers N` [1000], `--jobs N` [10000], `--runs N` [10000],
 //! `--no-peer`.
+mod floor;
 mod load;
 mod peer;
 
@@ -209,15 +214,44 @@ impl Figures {
             run.machine_cores,
             None,
         );
+        if run.database_cores > 0.0 {
+            self.add(
+                scenario,
+                backend,
+                "database CPU",
+                "cores",
+                run.database_cores,
+                None,
+            );
+        }
+        let per_request = |cores: f64| cores / run.throughput() * 1e6;
         if run.throughput() > 0.0 {
             self.add(
                 scenario,
                 backend,
                 "machine CPU per request",
                 "µs",
-                run.machine_cores / run.throughput() * 1e6,
+                per_request(run.machine_cores),
                 None,
             );
+            self.add(
+                scenario,
+                backend,
+                "server CPU per request",
+                "µs",
+                per_request(run.server_cores),
+                None,
+            );
+            if run.database_cores > 0.0 {
+                self.add(
+                    scenario,
+                    backend,
+                    "database CPU per request",
+                    "µs",
+                    per_request(run.database_cores),
+                    None,
+                );
+            }
         }
     }
 }
@@ -362,6 +396,31 @@ const INBOX: &str = "{ conversations(first: 50, filter: {status: OPEN}) { totalC
     appointments(when: UPCOMING, first: 1) { edges { node { title startsAt } } }
 } } } }";
 
+/// The inbox's response rebuilt from memory by async-graphql alone (`floor.rs`): the least
+/// CPU any server on this framework spends per inbox response on this machine.
+async fn framework_floor(client: &Client, backend: Backend, figures: &mut Figures) {
+    let response = client.gql(INBOX, json!({})).await.body;
+    // The CPU clock ticks in hundredths of a second: a few seconds' worth of responses.
+    match floor::measure(INBOX, &response, 3_000).await {
+        Ok(floor) => {
+            eprintln!(
+                "{}: framework floor over {} responses",
+                backend.name(),
+                floor.responses
+            );
+            figures.add(
+                "inbox",
+                backend,
+                "framework floor CPU per response",
+                "µs",
+                floor.micros,
+                None,
+            );
+        }
+        Err(e) => eprintln!("warning: framework floor on {}: {e}", backend.name()),
+    }
+}
+
 /// The same inbox for PostGraphile: its generated names, the workspace as a condition, and
 /// two computed columns (`peer.rs`) for the last message and the next appointment.
 const PEER_INBOX: &str = "query($ws: BigInt!) { allConversations(first: 50, condition: {workspaceId: $ws, status: \"OPEN\"}, orderBy: [LAST_MESSAGE_AT_DESC, ROW_ID_DESC]) { totalCount edges { node {
@@ -471,6 +530,7 @@ async fn seeded(options: &Options, backend: Backend, figures: &mut Figures, scen
         if backend == Backend::Postgres && !options.flag("--no-peer") {
             peer_inbox(&server, &confab, c, warmup, duration, figures).await;
         }
+        framework_floor(&client, backend, figures).await;
     }
     if scenarios.contains(&"timeline") {
         let ids = busiest(&client).await;
