@@ -32,7 +32,8 @@ pub struct Run {
     /// CPU the whole machine used during the window (server, database, driver, the rest),
     /// in cores: on a machine this size, what a request costs in all.
     pub machine_cores: f64,
-    /// CPU PostgreSQL's processes used during the window, in cores (0 on SQLite).
+    /// CPU PostgreSQL's processes used during the window, in cores (measured on SQLite runs
+    /// too, where it is PostgreSQL idling beside them).
     pub database_cores: f64,
 }
 

@@ -214,7 +214,9 @@ impl Figures {
             run.machine_cores,
             None,
         );
-        if run.database_cores > 0.0 {
+        // On SQLite the database works inside the server; PostgreSQL idles beside it.
+        let database = backend == Backend::Postgres && run.database_cores > 0.0;
+        if database {
             self.add(
                 scenario,
                 backend,
@@ -242,7 +244,7 @@ impl Figures {
                 per_request(run.server_cores),
                 None,
             );
-            if run.database_cores > 0.0 {
+            if database {
                 self.add(
                     scenario,
                     backend,
