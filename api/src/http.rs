@@ -263,9 +263,14 @@ async fn graphql_get(
 
 /// Whether the request's operation is a mutation; the parse is kept for execution.
 fn is_mutation(request: &mut async_graphql::Request) -> bool {
+    operation_type(request) == Some(OperationType::Mutation)
+}
+
+/// The type of the operation a request runs; None when it does not parse or names none.
+pub(crate) fn operation_type(request: &mut async_graphql::Request) -> Option<OperationType> {
     let name = request.operation_name.clone();
     let Ok(doc) = request.parsed_query() else {
-        return false;
+        return None;
     };
     let op = match (&doc.operations, name.as_deref()) {
         (DocumentOperations::Single(op), _) => Some(&op.node),
@@ -275,7 +280,7 @@ fn is_mutation(request: &mut async_graphql::Request) -> bool {
         }
         _ => None,
     };
-    op.is_some_and(|o| o.ty == OperationType::Mutation)
+    op.map(|o| o.ty)
 }
 
 async fn execute(

@@ -6,8 +6,9 @@
 //! cores, the inbox at 32 clients cost 18-22% more server CPU per response with all 32
 //! running than with 4 at a time (docs/benchmarks.md, "Four queries at a time").
 //!
-//! Mutations do not take turns: they wait on the database writer, not on the cores, and the
-//! ingest writer gathers its batches from the ones waiting together.
+//! Queries take turns whether they come over HTTP or a WebSocket (`realtime::ws`). Mutations
+//! do not: they wait on the database writer, not on the cores, and the ingest writer gathers
+//! its batches from the ones waiting together. Nor do subscriptions, which stay open.
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};

@@ -296,3 +296,40 @@ async fn shutdown_closes_sockets_with_going_away() {
         "a graceful shutdown exits cleanly: {status}"
     );
 }
+
+/// Socket operations take turns as HTTP queries do (`--max-concurrent-queries`): with one turn,
+/// an open subscription holds none, and each query on the socket gives its turn back, so the
+/// socket's next query, HTTP's queries and the subscription's events all keep coming.
+#[tokio::test]
+async fn with_one_turn_an_open_subscription_holds_none_and_socket_queries_give_theirs_back() {
+    let db = confab_tests::TestDb::new().await;
+    let server = TestServer::start_with(db, &["--max-concurrent-queries", "1"]).await;
+    let admin = server.admin();
+    let mut ws = Ws::connect(&server.url, TRANSPORT_WS, &server.admin_token)
+        .await
+        .expect("connects");
+    ws.subscribe("inbox", INBOX, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let count = "{ conversations(first: 5) { totalCount } }";
+    for i in 0..3 {
+        let body = format!("turn {i}");
+        admin
+            .receive("SMS", &format!("+1415555060{i}"), &body, None)
+            .await;
+        let event = ws.next("inbox").await;
+        assert_eq!(
+            event["data"]["inboxEvents"]["message"]["body"], body,
+            "{event}"
+        );
+        let id = format!("count {i}");
+        ws.subscribe(&id, count, json!({})).await;
+        let on_socket = ws.next(&id).await;
+        assert_eq!(
+            on_socket["data"]["conversations"]["totalCount"],
+            i + 1,
+            "{on_socket}"
+        );
+        let over_http = admin.ok(count, json!({})).await;
+        assert_eq!(over_http["conversations"]["totalCount"], i + 1);
+    }
+}

@@ -2,20 +2,24 @@
 //! urql) and the legacy `graphql-ws` (subscriptions-transport-ws), chosen by
 //! `Sec-WebSocket-Protocol`. Auth is the `connection_init` payload's `authorization`.
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::Data;
 use async_graphql::http::{
     ALL_WEBSOCKET_PROTOCOLS, WebSocket, WebSocketProtocols as Protocols, WsMessage,
 };
+use async_graphql::parser::types::OperationType;
+use async_graphql::{Data, Executor, Request};
 use axum::extract::ws::{CloseFrame, Message, WebSocket as Socket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use futures::stream::BoxStream;
 use futures::{SinkExt, StreamExt};
 
 use crate::domain::auth::authenticate;
 use crate::graphql::loaders::Loaders;
 use crate::http::AppState;
+use crate::turns::Turns;
 
 /// Server pings (graphql-transport-ws) or `ka` messages (legacy) keep idle sockets open
 /// through proxies and tell dead clients apart.
@@ -30,6 +34,50 @@ const AUTH_FAILED: &str = "authentication failed";
 /// server's CPU when 1,000 subscribers took 20 events a second (docs/benchmarks.md). Clients
 /// send small messages (subscribe, ping, complete); a larger one is read in more pieces.
 const READ_BUFFER: usize = 8 * 1024;
+
+/// Operations on a socket take turns as HTTP's do (`crate::turns`): a query waits for its
+/// turn and holds it until its response is built; a mutation goes at once; a subscription,
+/// which stays open, never holds one.
+#[derive(Clone)]
+struct Turned {
+    exposed: crate::error::Exposed,
+    queries: Turns,
+}
+
+impl Turned {
+    fn is_query(request: &mut Request) -> bool {
+        crate::http::operation_type(request) == Some(OperationType::Query)
+    }
+}
+
+impl Executor for Turned {
+    async fn execute(&self, mut request: Request) -> async_graphql::Response {
+        let _turn = self.queries.take(!Self::is_query(&mut request)).await;
+        self.exposed.execute(request).await
+    }
+
+    fn execute_stream(
+        &self,
+        mut request: Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, async_graphql::Response> {
+        if !Self::is_query(&mut request) {
+            return self.exposed.execute_stream(request, session_data);
+        }
+        let (exposed, queries) = (self.exposed.clone(), self.queries.clone());
+        futures::stream::once(async move {
+            let _turn = queries.take(false).await;
+            // A query's stream ends after its one response: the turn is held until it is built.
+            let responses: Vec<async_graphql::Response> = exposed
+                .execute_stream(request, session_data)
+                .collect()
+                .await;
+            futures::stream::iter(responses)
+        })
+        .flatten()
+        .boxed()
+    }
+}
 
 pub fn upgrade(app: AppState, headers: &HeaderMap, ws: WebSocketUpgrade) -> Response {
     let protocol = headers
@@ -58,31 +106,31 @@ async fn serve(app: AppState, socket: Socket, protocol: Protocols) {
             })
         });
     let db = app.state.db.clone();
-    let mut graphql = WebSocket::new(
-        crate::error::Exposed(app.schema.clone()),
-        incoming,
-        protocol,
-    )
-    .on_connection_init(move |payload| async move {
-        let header = payload
-            .get("authorization")
-            .or_else(|| payload.get("Authorization"))
-            .and_then(|v| v.as_str())
-            .map(str::to_owned);
-        match authenticate(&db, header.as_deref()).await {
-            Ok(scope) => {
-                let mut data = Data::default();
-                data.insert(Loaders::new(&db, scope.workspace_id, None));
-                data.insert(scope);
-                Ok(data)
+    let executor = Turned {
+        exposed: crate::error::Exposed(app.schema.clone()),
+        queries: app.queries.clone(),
+    };
+    let mut graphql = WebSocket::new(executor, incoming, protocol)
+        .on_connection_init(move |payload| async move {
+            let header = payload
+                .get("authorization")
+                .or_else(|| payload.get("Authorization"))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+            match authenticate(&db, header.as_deref()).await {
+                Ok(scope) => {
+                    let mut data = Data::default();
+                    data.insert(Loaders::new(&db, scope.workspace_id, None));
+                    data.insert(scope);
+                    Ok(data)
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "websocket connection refused");
+                    Err(async_graphql::Error::new(AUTH_FAILED))
+                }
             }
-            Err(e) => {
-                tracing::info!(error = %e, "websocket connection refused");
-                Err(async_graphql::Error::new(AUTH_FAILED))
-            }
-        }
-    })
-    .boxed();
+        })
+        .boxed();
     let mut shutdown = app.shutdown.clone();
     let mut keepalive =
         tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
