@@ -643,3 +643,144 @@ async fn tab_counts_follow_conversations_as_they_come_close_and_reopen() {
         .await;
     assert_eq!(theirs["conversations"]["totalCount"], 3);
 }
+
+/// A page of conversations fetches what its rows select before they ask (contacts, owners,
+/// tags, last messages and senders, tasks and assignees, appointments and organizers). Each
+/// row must read exactly as the same conversation read alone, which goes through the loaders:
+/// with fragments, aliases, arguments from variables, a later page of tasks, and rows that
+/// lack each relation.
+#[tokio::test]
+async fn a_page_of_conversations_reads_each_row_as_the_conversation_alone_reads() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let me = admin.ok("{ me { id } }", json!({})).await["me"]["id"].clone();
+    let mut conversations = Vec::new();
+    for i in 0..4 {
+        let r = admin
+            .receive(
+                "SMS",
+                &format!("+1415555{:04}", 2000 + i),
+                &format!("hi {i}"),
+                None,
+            )
+            .await;
+        conversations.push((r["conversation"]["id"].clone(), r["contact"]["id"].clone()));
+    }
+    // Row 0 has everything (one task done); row 1 an owner, a tag and a sent message; rows 2 and 3 nothing.
+    let (c0, k0) = &conversations[0];
+    let (c1, k1) = &conversations[1];
+    admin
+        .ok(
+            "mutation($c0: ID!, $k0: ID!, $c1: ID!, $k1: ID!, $me: ID) {
+                a: updateContact(input: {contactId: $k0, name: \"Ada\", addTags: [\"vip\", \"lead\"]}) { contact { id } }
+                b: assignOwner(input: {contactId: $k0, ownerId: $me}) { contact { id } }
+                c: createTask(input: {conversationId: $c0, title: \"one\", assigneeId: $me}) { task { id } }
+                d: createTask(input: {conversationId: $c0, title: \"two\"}) { task { id } }
+                e: createTask(input: {conversationId: $c0, title: \"three\", assigneeId: $me}) { task { id } }
+                k: createTask(input: {conversationId: $c0, title: \"done\"}) { task { id } }
+                f: createAppointment(input: {conversationId: $c0, title: \"call\", startsAt: \"2099-02-01T10:00:00Z\", endsAt: \"2099-02-01T10:30:00Z\"}) { appointment { id } }
+                g: createAppointment(input: {conversationId: $c0, title: \"past\", startsAt: \"2001-02-01T10:00:00Z\", endsAt: \"2001-02-01T10:30:00Z\"}) { appointment { id } }
+                h: updateContact(input: {contactId: $k1, addTags: [\"lead\"]}) { contact { id } }
+                i: assignOwner(input: {contactId: $k1, ownerId: $me}) { contact { id } }
+                j: sendMessage(input: {conversationId: $c1, channel: SMS, body: \"on it\"}) { message { id } }
+            }",
+            json!({ "c0": c0, "k0": k0, "c1": c1, "k1": k1, "me": me }),
+        )
+        .await;
+    let done = admin
+        .ok(
+            "query($c: ID!) { conversation(id: $c) { tasks(first: 1) { edges { node { id } } } } }",
+            json!({ "c": c0 }),
+        )
+        .await["conversation"]["tasks"]["edges"][0]["node"]["id"]
+        .clone();
+    admin
+        .ok(
+            "mutation($t: ID!) { updateTask(input: {taskId: $t, status: COMPLETED}) { task { id } } }",
+            json!({ "t": done }),
+        )
+        .await;
+    let later = admin
+        .ok(
+            "query($c: ID!) { conversation(id: $c) { tasks(first: 1) { pageInfo { endCursor } } } }",
+            json!({ "c": c0 }),
+        )
+        .await["conversation"]["tasks"]["pageInfo"]["endCursor"]
+        .clone();
+    assert!(later.is_string(), "a cursor for the next page of tasks");
+
+    let fields = "fragment Row on Conversation {
+        id unreadCount
+        contact { name tags owner { id name } ...on Contact { id } }
+        owner { email }
+        lastMessage { body direction sender { email } }
+        open: tasks(status: $status, first: 2) { totalCount edges { node { title assignee { id } } } }
+        tasks { totalCount edges { node { title } } }
+        rest: tasks(first: 2, after: $after) { edges { node { title assignee { name } } } }
+        appointments(when: UPCOMING, first: 1) { edges { node { title organizer { id } } } }
+        every: appointments { totalCount edges { node { title } } }
+    }";
+    let variables = json!({ "status": "OPEN", "after": later });
+    let page = admin
+        .ok(
+            &format!(
+                "query($status: TaskStatus, $after: String) {{
+                    conversations(first: 10) {{ totalCount edges {{ node {{ ...Row }} }} }}
+                }} {fields}"
+            ),
+            variables.clone(),
+        )
+        .await;
+    assert_eq!(page["conversations"]["totalCount"], 4);
+    let rows = page["conversations"]["edges"].as_array().expect("edges");
+    assert_eq!(rows.len(), 4);
+    for row in rows {
+        let row = &row["node"];
+        let mut alone_variables = variables.clone();
+        alone_variables["id"] = row["id"].clone();
+        let alone = admin
+            .ok(
+                &format!(
+                    "query($id: ID!, $status: TaskStatus, $after: String) {{
+                        conversation(id: $id) {{ ...Row }}
+                    }} {fields}"
+                ),
+                alone_variables,
+            )
+            .await;
+        assert_eq!(
+            *row, alone["conversation"],
+            "the page's row and the conversation alone"
+        );
+    }
+    // The rows hold what was made, so the comparison compared something.
+    let by_id = |id: &Value| {
+        rows.iter()
+            .map(|r| &r["node"])
+            .find(|n| n["id"] == *id)
+            .expect("row")
+    };
+    let full = by_id(c0);
+    assert_eq!(full["contact"]["tags"], json!(["lead", "vip"]));
+    assert_eq!(full["contact"]["owner"]["id"], me);
+    assert_eq!(full["open"]["totalCount"], 3);
+    assert_eq!(nodes(&full["open"], "title"), ["three", "two"]);
+    assert_eq!(full["open"]["edges"][0]["node"]["assignee"]["id"], me);
+    assert_eq!(full["open"]["edges"][1]["node"]["assignee"], Value::Null);
+    assert_eq!(
+        nodes(&full["tasks"], "title"),
+        ["done", "three", "two", "one"]
+    );
+    assert_eq!(nodes(&full["rest"], "title"), ["three", "two"]);
+    assert_eq!(nodes(&full["appointments"], "title"), ["call"]);
+    assert_eq!(full["every"]["totalCount"], 2);
+    let sent = by_id(c1);
+    assert_eq!(sent["lastMessage"]["direction"], "OUTBOUND");
+    assert!(sent["lastMessage"]["sender"]["email"].is_string());
+    assert!(sent["owner"]["email"].is_string());
+    let bare = by_id(&conversations[3].0);
+    assert_eq!(bare["owner"], Value::Null);
+    assert_eq!(bare["contact"]["tags"], json!([]));
+    assert_eq!(bare["lastMessage"]["sender"], Value::Null);
+    assert_eq!(bare["open"]["totalCount"], 0);
+}

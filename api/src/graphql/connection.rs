@@ -66,6 +66,11 @@ impl Total {
         Total(Arc::new(move || Box::pin(async move { Ok(n) })))
     }
 
+    /// Counts now: the total is then known when asked for.
+    pub async fn counted(self) -> DomainResult<Total> {
+        Ok(Total::known((self.0)().await?))
+    }
+
     pub async fn get(&self) -> async_graphql::Result<i32> {
         let n = (self.0)().await?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))

@@ -1,6 +1,7 @@
 //! DataLoaders, one per relation, each bound to the caller's workspace: a page of nested
 //! objects costs one statement per relation, never one per row.
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
@@ -23,13 +24,23 @@ use entity::{
     note_mention, pipeline, plugin, stage, task, user,
 };
 
-pub struct ById<E> {
+pub struct ByIdLoader<E> {
     db: DatabaseConnection,
     workspace_id: i64,
     _entity: PhantomData<fn() -> E>,
 }
 
-impl<E> Loader<i64> for ById<E>
+impl<E> ByIdLoader<E> {
+    fn new(db: &DatabaseConnection, workspace_id: i64) -> Self {
+        ByIdLoader {
+            db: db.clone(),
+            workspace_id,
+            _entity: PhantomData,
+        }
+    }
+}
+
+impl<E> Loader<i64> for ByIdLoader<E>
 where
     E: Scoped + Send + Sync + 'static,
     E::Model: Clone + Send + Sync + 'static,
@@ -274,95 +285,162 @@ impl std::task::Wake for SelfWake {
     }
 }
 
+/// One relation's loader, and the rows a list already brought in for it.
+///
+/// A list that knows what its query selects under each row (the inbox, `prefetch`) fetches a
+/// relation for the whole page itself, in the loader's own statement, and keeps the rows
+/// here: the rows' fields then answer from memory, at once, rather than each waiting on a
+/// batch. Only a request's loaders keep rows; a socket's live as long as the socket, and what
+/// they kept would go stale.
+pub struct Relation<L: Loader<K>, K: Key> {
+    loader: DataLoader<L>,
+    /// By key; `None` where the key was looked up and has no row.
+    kept: Option<std::sync::Mutex<HashMap<K, Option<L::Value>>>>,
+}
+
+impl<L, K> Relation<L, K>
+where
+    L: Loader<K, Error = Arc<DbErr>>,
+    K: Key,
+{
+    fn new(loader: DataLoader<L>, keeps: bool) -> Self {
+        Relation {
+            loader,
+            kept: keeps.then(Default::default),
+        }
+    }
+
+    fn kept(&self) -> Option<std::sync::MutexGuard<'_, HashMap<K, Option<L::Value>>>> {
+        // Nothing panics while holding the lock, so a poisoned lock still holds sound data.
+        let kept = self.kept.as_ref()?;
+        Some(kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// Whether this relation keeps what `keep` hands it.
+    pub fn keeps(&self) -> bool {
+        self.kept.is_some()
+    }
+
+    /// The row kept for `key`, if it was fetched ahead: `Some(None)` when it has none.
+    pub fn get_kept(&self, key: &K) -> Option<Option<L::Value>> {
+        self.kept()?.get(key).cloned()
+    }
+
+    pub async fn load_one(&self, key: K) -> Result<Option<L::Value>, Arc<DbErr>> {
+        if let Some(kept) = self.get_kept(&key) {
+            return Ok(kept);
+        }
+        self.loader.load_one(key).await
+    }
+
+    pub async fn load_many(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<HashMap<K, L::Value>, Arc<DbErr>> {
+        let mut found = HashMap::new();
+        let mut missing = Vec::new();
+        match self.kept() {
+            Some(kept) => {
+                for key in keys {
+                    match kept.get(&key) {
+                        Some(value) => {
+                            if let Some(value) = value {
+                                found.insert(key, value.clone());
+                            }
+                        }
+                        None => missing.push(key),
+                    }
+                }
+            }
+            None => missing.extend(keys),
+        }
+        if !missing.is_empty() {
+            found.extend(self.loader.load_many(missing).await?);
+        }
+        Ok(found)
+    }
+
+    /// The rows of `keys`, fetched now in the loader's one statement (not kept: see `keep`).
+    pub async fn fetch(&self, keys: &[K]) -> Result<HashMap<K, L::Value>, Arc<DbErr>> {
+        self.loader.loader().load(keys).await
+    }
+
+    /// Keeps what `fetch` found for `keys`; a key it found nothing for is kept as having none.
+    pub fn keep(&self, keys: impl ExactSizeIterator<Item = K>, mut found: HashMap<K, L::Value>) {
+        if let Some(mut kept) = self.kept() {
+            kept.reserve(keys.len());
+            for key in keys {
+                let value = found.remove(&key);
+                kept.insert(key, value);
+            }
+        }
+    }
+
+    /// Reads the kept rows in place.
+    pub fn with_kept<T>(&self, read: impl FnOnce(&HashMap<K, Option<L::Value>>) -> T) -> Option<T> {
+        Some(read(&*self.kept()?))
+    }
+}
+
+/// What a loader's keys are.
+pub trait Key: Send + Sync + Hash + Eq + Clone + 'static {}
+
+impl<K: Send + Sync + Hash + Eq + Clone + 'static> Key for K {}
+
+type ById<E> = Relation<ByIdLoader<E>, i64>;
+
 /// Every loader of one request, bound to the caller's workspace.
 pub struct Loaders {
-    pub users: DataLoader<ById<user::Entity>>,
-    pub contacts: DataLoader<ById<contact::Entity>>,
-    pub conversations: DataLoader<ById<conversation::Entity>>,
-    pub messages: DataLoader<ById<message::Entity>>,
-    pub notes: DataLoader<ById<note::Entity>>,
-    pub tasks: DataLoader<ById<task::Entity>>,
-    pub appointments: DataLoader<ById<appointment::Entity>>,
-    pub pipelines: DataLoader<ById<pipeline::Entity>>,
-    pub plugins: DataLoader<ById<plugin::Entity>>,
-    pub stages: DataLoader<ById<stage::Entity>>,
-    pub conversation_by_contact: DataLoader<ConversationByContact>,
-    pub tags_by_contact: DataLoader<TagsByContact>,
-    pub custom_fields_by_contact: DataLoader<CustomFieldsByContact>,
-    pub mentions_by_note: DataLoader<MentionsByNote>,
-    pub stages_by_pipeline: DataLoader<StagesByPipeline>,
-    pub tasks_by_conversation: DataLoader<TasksByConversation>,
-    pub appointments_by_conversation: DataLoader<AppointmentsByConversation>,
+    pub users: ById<user::Entity>,
+    pub contacts: ById<contact::Entity>,
+    pub conversations: ById<conversation::Entity>,
+    pub messages: ById<message::Entity>,
+    pub notes: ById<note::Entity>,
+    pub tasks: ById<task::Entity>,
+    pub appointments: ById<appointment::Entity>,
+    pub pipelines: ById<pipeline::Entity>,
+    pub plugins: ById<plugin::Entity>,
+    pub stages: ById<stage::Entity>,
+    pub conversation_by_contact: Relation<ConversationByContact, i64>,
+    pub tags_by_contact: Relation<TagsByContact, i64>,
+    pub custom_fields_by_contact: Relation<CustomFieldsByContact, i64>,
+    pub mentions_by_note: Relation<MentionsByNote, i64>,
+    pub stages_by_pipeline: Relation<StagesByPipeline, i64>,
+    pub tasks_by_conversation: Relation<TasksByConversation, TasksKey>,
+    pub appointments_by_conversation: Relation<AppointmentsByConversation, AppointmentsKey>,
 }
 
 impl Loaders {
     /// Loaders for one request. With `batches` (HTTP requests) their batches run in waves
-    /// driven by `Batches::drive`; without (long-lived WebSocket connections), on a short timer.
+    /// driven by `Batches::drive`, and they keep what a list fetches ahead; without
+    /// (long-lived WebSocket connections), batches run on a short timer and nothing is kept.
     pub fn new(db: &DatabaseConnection, workspace_id: i64, batches: Option<&Batches>) -> Self {
+        let keeps = batches.is_some();
         macro_rules! loader {
             ($inner:expr) => {{
-                match batches {
+                let loader = match batches {
                     Some(batches) => {
                         let batches = batches.clone();
                         DataLoader::new($inner, move |batch| batches.push(batch))
                             .delay(std::time::Duration::ZERO)
                     }
                     None => DataLoader::new($inner, tokio::spawn),
-                }
+                };
+                Relation::new(loader, keeps)
             }};
         }
         let d = || db.clone();
         Loaders {
-            users: loader!(ById {
-                db: db.clone(),
-                workspace_id,
-                _entity: PhantomData
-            }),
-            contacts: loader!(ById {
-                db: db.clone(),
-                workspace_id,
-                _entity: PhantomData
-            }),
-            conversations: loader!(ById {
-                db: db.clone(),
-                workspace_id,
-                _entity: PhantomData
-            }),
-            messages: loader!(ById {
-                db: db.clone(),
-                workspace_id,
-                _entity: PhantomData
-            }),
-            notes: loader!(ById {
-                db: db.clone(),
-                workspace_id,
-                _entity: PhantomData
-            }),
-            tasks: loader!(ById {
-                db: db.clone(),
-                workspace_id,
-                _entity: PhantomData
-            }),
-            appointments: loader!(ById {
-                db: db.clone(),
-                workspace_id,
-                _entity: PhantomData
-            }),
-            pipelines: loader!(ById {
-                db: db.clone(),
-                workspace_id,
-                _entity: PhantomData
-            }),
-            plugins: loader!(ById {
-                db: db.clone(),
-                workspace_id,
-                _entity: PhantomData
-            }),
-            stages: loader!(ById {
-                db: db.clone(),
-                workspace_id,
-                _entity: PhantomData
-            }),
+            users: loader!(ByIdLoader::new(db, workspace_id)),
+            contacts: loader!(ByIdLoader::new(db, workspace_id)),
+            conversations: loader!(ByIdLoader::new(db, workspace_id)),
+            messages: loader!(ByIdLoader::new(db, workspace_id)),
+            notes: loader!(ByIdLoader::new(db, workspace_id)),
+            tasks: loader!(ByIdLoader::new(db, workspace_id)),
+            appointments: loader!(ByIdLoader::new(db, workspace_id)),
+            pipelines: loader!(ByIdLoader::new(db, workspace_id)),
+            plugins: loader!(ByIdLoader::new(db, workspace_id)),
+            stages: loader!(ByIdLoader::new(db, workspace_id)),
             conversation_by_contact: loader!(ConversationByContact(d(), workspace_id)),
             tags_by_contact: loader!(TagsByContact(d(), workspace_id)),
             custom_fields_by_contact: loader!(CustomFieldsByContact(d(), workspace_id)),

@@ -4,6 +4,7 @@ pub mod connection;
 pub mod documents;
 pub mod loaders;
 pub mod mutation;
+mod prefetch;
 pub mod query;
 pub mod subscription;
 pub mod types;

@@ -211,6 +211,19 @@ impl Query {
             }
             None => Total::of(db, q),
         };
+        // The rows' relations are fetched ahead (and the total counted) side by side.
+        let look = ctx.look_ahead();
+        let rows: Vec<&entity::conversation::Model> = page.items.iter().map(|(_, c)| c).collect();
+        let node = look.field("edges").field("node");
+        let relations = super::prefetch::conversations(ctx, &node, &rows);
+        let total = async {
+            if look.field("totalCount").exists() {
+                Ok::<_, async_graphql::Error>(total.counted().await?)
+            } else {
+                Ok(total)
+            }
+        };
+        let ((), total) = futures::future::try_join(relations, total).await?;
         Ok(ConversationConnection::new(page, total))
     }
 

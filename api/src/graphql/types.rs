@@ -1,8 +1,6 @@
 //! The GraphQL object types of the contract, each a thin wrapper over its row; relations load
-//! through the request's DataLoaders.
-use std::hash::Hash;
-
-use async_graphql::dataloader::{DataLoader, Loader};
+//! through the request's DataLoaders, or come from what a list fetched ahead (`prefetch`).
+use async_graphql::dataloader::Loader;
 use async_graphql::{ComplexObject, Context, ID, Interface, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -17,7 +15,7 @@ use entity::{
 };
 
 use super::connection::{Total, connection};
-use super::loaders::{AppointmentsKey, TasksKey};
+use super::loaders::{AppointmentsKey, Relation, TasksKey};
 use super::{ctx_db, ctx_loaders, ctx_scope};
 use crate::domain::page::{Cursor, Keyset, PageArgs, Window};
 use crate::domain::{
@@ -94,21 +92,24 @@ pub enum Node {
     Notification(Notification),
 }
 
-fn load_err(e: std::sync::Arc<sea_orm::DbErr>) -> async_graphql::Error {
+pub(super) fn load_err(e: std::sync::Arc<sea_orm::DbErr>) -> async_graphql::Error {
     DomainError::Internal(e.to_string()).into()
 }
 
-/// One key's value through a request loader.
+/// One key's value through a request loader: at once when a list fetched it ahead.
 ///
 /// Boxed, like every large wait in a resolver: async-graphql allocates and copies a future
 /// per field of an object, as large as the largest of the object's resolver futures, and a
 /// loader's wait inline would make each field of `Conversation` (its `id` too) carry it.
-fn load<'a, L, K>(loader: &'a DataLoader<L>, key: K) -> BoxFuture<'a, Res<Option<L::Value>>>
+fn load<'a, L, K>(relation: &'a Relation<L, K>, key: K) -> BoxFuture<'a, Res<Option<L::Value>>>
 where
     L: Loader<K, Error = std::sync::Arc<sea_orm::DbErr>>,
-    K: Send + Sync + Hash + Eq + Clone + 'static,
+    K: super::loaders::Key,
 {
-    Box::pin(async move { loader.load_one(key).await.map_err(load_err) })
+    match relation.get_kept(&key) {
+        Some(kept) => Box::pin(std::future::ready(Ok(kept))),
+        None => Box::pin(async move { relation.load_one(key).await.map_err(load_err) }),
+    }
 }
 
 async fn user_opt(ctx: &Context<'_>, id: Option<i64>) -> Res<Option<User>> {
