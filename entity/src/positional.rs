@@ -5,9 +5,11 @@
 //! response decodes ~2,500 columns, ~770 of them NULL; reading them by position takes 12% off
 //! the server's instructions per response (docs/benchmarks.md). `Select::rows` decodes the
 //! same rows by their place in the SELECT list, which is the model's field order for
-//! `Entity::find()`, and asks the row whether a cell is NULL before decoding it. Values are
-//! decoded by sea-orm's own `TryGetable`, so a row reads the same either way.
-use sea_orm::sqlx::{Row, ValueRef};
+//! `Entity::find()`, and asks the row whether a cell is NULL before decoding it. On SQLite
+//! values are decoded by sea-orm's own `TryGetable`; on PostgreSQL by the same sqlx decoders
+//! it calls, without the per-cell type check (`pg_cell`). A row reads the same either way.
+use sea_orm::sqlx::postgres::PgRow;
+use sea_orm::sqlx::{Decode, Postgres, Row, Type, ValueRef};
 use sea_orm::{
     ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryResult, Select, SelectModel,
     SelectorRaw, TryGetError, TryGetable,
@@ -56,15 +58,40 @@ pub fn debug_check_columns(row: &QueryResult, expected: &[&str]) {
     }
 }
 
+/// A PostgreSQL cell, decoded without sqlx's per-cell type check.
+///
+/// `Row::try_get` compares each cell's type with the one asked for before decoding it
+/// (`compatible`, ~5% of the server's instructions per inbox response). Every cell of a
+/// positional row is read as its model field's type, the type sea-orm's `TryGetable` reads
+/// it as, so the check holds for a whole column once it holds for one cell; debug builds (the
+/// tests' server) still make it for every cell.
+fn pg_cell<'r, T>(row: &'r PgRow, index: usize) -> Result<Option<T>, TryGetError>
+where
+    T: Decode<'r, Postgres> + Type<Postgres>,
+{
+    let err = |e: sea_orm::sqlx::Error| TryGetError::DbErr(DbErr::Type(e.to_string()));
+    if cfg!(debug_assertions) {
+        return row.try_get::<Option<T>, _>(index).map_err(err);
+    }
+    row.try_get_unchecked::<Option<T>, _>(index).map_err(err)
+}
+
 macro_rules! cells {
     ($($ty:ty),+ $(,)?) => {$(
         impl Cell for $ty {
             fn read(row: &QueryResult, index: usize) -> Result<Self, TryGetError> {
-                <$ty as TryGetable>::try_get_by_index(row, index)
+                match row.try_as_pg_row() {
+                    Some(pg) => pg_cell::<$ty>(pg, index)?
+                        .ok_or_else(|| TryGetError::Null(index.to_string())),
+                    None => <$ty as TryGetable>::try_get_by_index(row, index),
+                }
             }
         }
         impl Cell for Option<$ty> {
             fn read(row: &QueryResult, index: usize) -> Result<Self, TryGetError> {
+                if let Some(pg) = row.try_as_pg_row() {
+                    return pg_cell::<$ty>(pg, index);
+                }
                 match is_null(row, index) {
                     Some(Ok(true)) => Ok(None),
                     Some(Ok(false)) => <$ty as TryGetable>::try_get_by_index(row, index).map(Some),
