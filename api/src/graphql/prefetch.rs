@@ -72,7 +72,7 @@ pub async fn conversations(
     }
     try_join_all(first).await?;
 
-    // Second round: what hangs under those, the people above all.
+    // Second round: what hangs under those: the contacts' tags, and the users they all name.
     let mut second: Vec<Fetch> = Vec::new();
     if wants.tags {
         second.push(Box::pin(fetch_keep(&loaders.tags_by_contact, contact_ids)));
@@ -103,7 +103,7 @@ fn distinct(ids: impl Iterator<Item = Option<i64>>) -> Vec<i64> {
 }
 
 /// What a page's rows select, as far as fetching ahead goes.
-#[derive(Default, Debug, PartialEq)]
+#[derive(Default)]
 struct Wants {
     /// `contact`, or `owner` (read through the contact).
     contact: bool,
