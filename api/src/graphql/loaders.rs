@@ -330,6 +330,11 @@ where
         if let Some(kept) = self.get_kept(&key) {
             return Ok(kept);
         }
+        self.batched(key).await
+    }
+
+    /// Through the loader's batches alone, for a key `get_kept` did not have.
+    pub async fn batched(&self, key: K) -> Result<Option<L::Value>, Arc<DbErr>> {
         self.loader.load_one(key).await
     }
 

@@ -108,7 +108,7 @@ where
 {
     match relation.get_kept(&key) {
         Some(kept) => Box::pin(std::future::ready(Ok(kept))),
-        None => Box::pin(async move { relation.load_one(key).await.map_err(load_err) }),
+        None => Box::pin(async move { relation.batched(key).await.map_err(load_err) }),
     }
 }
 
