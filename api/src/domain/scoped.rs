@@ -1,8 +1,12 @@
 //! Rows that belong to a workspace. Every lookup by id goes through here, so the workspace
 //! filter cannot be forgotten.
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
+    QueryFilter, QuerySelect, QueryTrait, Select, Statement,
 };
 
 use entity::positional::{Positional, SelectRows};
@@ -70,6 +74,68 @@ where
     }
 }
 
+/// `ids` as the one array parameter `one_of` gives PostgreSQL, for `shaped` values.
+pub fn id_array(ids: impl IntoIterator<Item = i64>) -> sea_orm::Value {
+    let ids = ids.into_iter().map(sea_orm::Value::from).collect();
+    sea_orm::Value::Array(sea_orm::sea_query::ArrayType::BigInt, Some(Box::new(ids)))
+}
+
+/// The rows of a statement whose text on PostgreSQL is fixed by its `shape` (with ids as one
+/// array parameter, `one_of`, a loader's statement is the same text whatever its keys).
+/// sea-query writes each shape's text once; later statements send it with their own
+/// `values`, which must be the ones the built statement would hold, in its order. Building
+/// the inbox's statements anew cost ~4% of a response's instructions. Debug builds (the
+/// tests' server) build every statement and check its text and values against these.
+/// SQLite, whose `IN` lists vary with the count, builds every time.
+pub async fn shaped<E>(
+    db: &DatabaseConnection,
+    shape: &'static str,
+    select: impl FnOnce() -> Select<E>,
+    values: impl FnOnce() -> Vec<sea_orm::Value>,
+) -> Result<Vec<E::Model>, sea_orm::DbErr>
+where
+    E: EntityTrait<Model: Positional>,
+{
+    let backend = db.get_database_backend();
+    if backend != DbBackend::Postgres {
+        return select().rows(db).await;
+    }
+    let key = (std::any::TypeId::of::<E>(), shape);
+    let kept = shapes()
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key)
+        .cloned();
+    let statement = match kept {
+        Some(sql) if !cfg!(debug_assertions) => {
+            Statement::from_sql_and_values(backend, &*sql, values())
+        }
+        kept => {
+            let built = select().build(backend);
+            if cfg!(debug_assertions) {
+                let built_values = built.values.as_ref().map_or(&[][..], |v| &v.0[..]);
+                assert_eq!(built_values, values(), "values of shape {shape}");
+                if let Some(sql) = kept {
+                    assert_eq!(*sql, built.sql, "text of shape {shape}");
+                }
+            }
+            shapes()
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key, built.sql.as_str().into());
+            built
+        }
+    };
+    E::Model::find_by_statement(statement).rows(db).await
+}
+
+type Shapes = RwLock<HashMap<(std::any::TypeId, &'static str), Arc<str>>>;
+
+fn shapes() -> &'static Shapes {
+    static SHAPES: OnceLock<Shapes> = OnceLock::new();
+    SHAPES.get_or_init(Default::default)
+}
+
 /// All of the caller's rows of `E`.
 pub fn rows<E: Scoped>(workspace_id: i64) -> Select<E> {
     E::find().filter(E::workspace_column().eq(workspace_id))
@@ -132,6 +198,12 @@ mod tests {
         assert_eq!(two, fifty);
         assert!(two.ends_with(r#"WHERE "contacts"."id" = ANY($1)"#), "{two}");
         assert_eq!((two_values.len(), fifty_values.len()), (1, 1));
+    }
+
+    #[test]
+    fn id_array_is_the_parameter_one_of_gives_postgres() {
+        let (_, values) = statement(DbBackend::Postgres, &[7, 3]);
+        assert_eq!(values, vec![super::id_array([7, 3])]);
     }
 
     #[test]
