@@ -35,6 +35,10 @@ pub struct Run {
     /// CPU PostgreSQL's processes used during the window, in cores (measured on SQLite runs
     /// too, where it is PostgreSQL idling beside them).
     pub database_cores: f64,
+    /// CPU the hypervisor took from this machine during the window (/proc/stat's steal), in
+    /// cores: while it is taken, the machine's own processes wait for no cause of theirs, and
+    /// a closed loop's slowest requests are the ones caught in such a wait.
+    pub steal_cores: f64,
 }
 
 impl Run {
@@ -43,6 +47,9 @@ impl Run {
     }
     pub fn p50_ms(&self) -> f64 {
         percentile(&self.latencies, 0.50) as f64 / 1000.0
+    }
+    pub fn p90_ms(&self) -> f64 {
+        percentile(&self.latencies, 0.90) as f64 / 1000.0
     }
     pub fn p99_ms(&self) -> f64 {
         percentile(&self.latencies, 0.99) as f64 / 1000.0
@@ -127,6 +134,7 @@ pub async fn drive(
     tokio::time::sleep(warmup).await;
     let (driver_before, server_before) = (cpu_seconds(std::process::id()), tree_cpu(server_pid));
     let (machine_before, database_before) = (machine_busy_seconds(), database_cpu());
+    let steal_before = machine_steal_seconds();
     let started = Instant::now();
     measuring.store(true, Ordering::Relaxed);
     tokio::time::sleep(duration).await;
@@ -134,6 +142,7 @@ pub async fn drive(
     let seconds = started.elapsed().as_secs_f64();
     let (driver_after, server_after) = (cpu_seconds(std::process::id()), tree_cpu(server_pid));
     let (machine_after, database_after) = (machine_busy_seconds(), database_cpu());
+    let steal_after = machine_steal_seconds();
     let mut run = Run {
         seconds,
         driver_cores: (driver_after - driver_before) / seconds,
@@ -144,6 +153,7 @@ pub async fn drive(
             .map(|(pid, after)| after - database_before.get(pid).copied().unwrap_or(0.0))
             .sum::<f64>()
             / seconds,
+        steal_cores: (steal_after - steal_before) / seconds,
         ..Run::default()
     };
     for c in clients {
@@ -183,19 +193,7 @@ pub fn cpu_seconds(pid: u32) -> f64 {
 /// CPU seconds the whole machine has spent busy since boot (all but idle and I/O wait, from
 /// /proc/stat; 0 where that is missing).
 pub fn machine_busy_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
-        return 0.0;
-    };
-    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
-        return 0.0;
-    };
-    // user nice system idle iowait irq softirq steal (guest time is inside user).
-    let ticks: Vec<f64> = line
-        .split_whitespace()
-        .skip(1)
-        .take(8)
-        .filter_map(|f| f.parse().ok())
-        .collect();
+    let ticks = machine_ticks();
     let busy: f64 = ticks
         .iter()
         .enumerate()
@@ -203,6 +201,28 @@ pub fn machine_busy_seconds() -> f64 {
         .map(|(_, t)| t)
         .sum();
     busy / 100.0 // USER_HZ
+}
+
+/// CPU seconds the hypervisor has taken from this machine since boot (steal; 0 where /proc/stat
+/// or the field is missing).
+pub fn machine_steal_seconds() -> f64 {
+    machine_ticks().get(7).copied().unwrap_or(0.0) / 100.0 // USER_HZ
+}
+
+/// /proc/stat's machine-wide ticks: user nice system idle iowait irq softirq steal (guest time
+/// is inside user).
+fn machine_ticks() -> Vec<f64> {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return Vec::new();
+    };
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return Vec::new();
+    };
+    line.split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|f| f.parse().ok())
+        .collect()
 }
 
 /// CPU seconds of every PostgreSQL process (postmaster, backends, background workers), by

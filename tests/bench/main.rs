@@ -174,6 +174,7 @@ impl Figures {
             targets.0,
         );
         self.add(scenario, backend, "latency p50", "ms", run.p50_ms(), None);
+        self.add(scenario, backend, "latency p90", "ms", run.p90_ms(), None);
         self.add(
             scenario,
             backend,
@@ -212,6 +213,14 @@ impl Figures {
             "machine CPU",
             "cores",
             run.machine_cores,
+            None,
+        );
+        self.add(
+            scenario,
+            backend,
+            "machine CPU taken by the hypervisor",
+            "cores",
+            run.steal_cores,
             None,
         );
         // On SQLite the database works inside the server; PostgreSQL idles beside it.
