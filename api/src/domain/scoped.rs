@@ -84,7 +84,7 @@ pub fn id_array(ids: impl IntoIterator<Item = i64>) -> sea_orm::Value {
 /// array parameter, `one_of`, a loader's statement is the same text whatever its keys).
 /// sea-query writes each shape's text once; later statements send it with their own
 /// `values`, which must be the ones the built statement would hold, in its order. Building
-/// the inbox's statements anew cost ~4% of a response's instructions. Debug builds (the
+/// the inbox's statements anew cost ~5% of a response's instructions. Debug builds (the
 /// tests' server) build every statement and check its text and values against these.
 /// SQLite, whose `IN` lists vary with the count, builds every time.
 pub async fn shaped<E>(

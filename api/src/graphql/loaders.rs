@@ -302,7 +302,7 @@ pub struct Relation<L: Loader<K>, K: Key> {
 
 /// Kept rows by key; `None` where the key was looked up and has no row. The keys are ids (and
 /// filters) the server read or parsed itself, and each map lives for one request: a fast
-/// hasher serves, where SipHash cost ~4% of an inbox response's instructions.
+/// hasher serves, where SipHash cost ~2% of an inbox response's instructions.
 pub type Kept<K, V> = HashMap<K, Option<V>, foldhash::fast::RandomState>;
 
 impl<L, K> Relation<L, K>
