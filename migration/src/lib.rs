@@ -10,6 +10,7 @@ mod m20261130_000006_open_count_index;
 mod m20261130_000007_job_lane_indexes;
 mod m20261130_000008_conversation_counts;
 mod m20261201_000009_lighter_write_indexes;
+mod m20261207_000010_batched_event_notify;
 
 pub use m20261130_000007_job_lane_indexes::{RUN_KINDS, SCHEDULED_KINDS};
 pub use m20261130_000008_conversation_counts::TABLE as CONVERSATION_COUNT_DELTAS;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000007_job_lane_indexes::Migration),
             Box::new(m20261130_000008_conversation_counts::Migration),
             Box::new(m20261201_000009_lighter_write_indexes::Migration),
+            Box::new(m20261207_000010_batched_event_notify::Migration),
         ];
         steps
             .into_iter()

@@ -2,8 +2,8 @@
 //! fans out to the GraphQL subscriptions of this process.
 //!
 //! Where events come from:
-//! - PostgreSQL: triggers `pg_notify` a compact envelope when an activity or a notification row
-//!   is inserted. NOTIFY is delivered at commit, in commit order, and never for a rolled-back
+//! - PostgreSQL: a trigger `pg_notify`s a compact envelope naming the rows each statement that
+//!   inserts activities or notifications wrote. NOTIFY is delivered at commit, in commit order, and never for a rolled-back
 //!   transaction, to every replica LISTENing, so a change made through replica A reaches
 //!   subscribers of replica B.
 //! - SQLite (one process): a tailer reads new rows by id after each write (ids follow commit
@@ -44,18 +44,8 @@ pub struct LoadedActivity {
 }
 
 impl LoadedActivity {
-    /// Loads what the activity refers to (its `...Id` data fields), within its workspace.
-    pub async fn load(
-        db: &DatabaseConnection,
-        activity: activity::Model,
-    ) -> Result<Self, sea_orm::DbErr> {
-        let mut one = Self::load_many(db, vec![activity]).await?;
-        one.pop()
-            .ok_or_else(|| sea_orm::DbErr::Custom("an activity went unloaded".into()))
-    }
-
-    /// Loads what many activities refer to with one statement per kind of row (and
-    /// workspace), in the order given.
+    /// Loads what activities refer to (their `...Id` data fields, within their workspace)
+    /// with one statement per kind of row and workspace, in the order given.
     pub async fn load_many(
         db: &DatabaseConnection,
         activities: Vec<activity::Model>,

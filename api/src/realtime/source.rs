@@ -1,4 +1,5 @@
 //! Where the bus's events come from: PostgreSQL LISTEN/NOTIFY, or an SQLite tailer.
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use entity::positional::SelectRows;
 use entity::{activity, notification};
 
 use super::{Bus, Event, LoadedActivity};
+use crate::domain::scoped::one_of;
 
 pub const CHANNEL: &str = "confab_events";
 const TAIL_POLL: Duration = Duration::from_millis(250);
@@ -34,12 +36,123 @@ pub fn spawn_source(
     }
 }
 
-/// The NOTIFY payload: a reference, never the row (NOTIFY caps payloads at 8000 bytes).
+/// A NOTIFY payload: references, never rows (NOTIFY caps payloads at 8000 bytes). One per
+/// statement that inserted rows of a kind, naming them in id order (migration 10).
 #[derive(Deserialize)]
 struct Envelope {
-    /// "a" for an activity, "n" for a notification.
+    /// "a" for activities, "n" for notifications.
     t: String,
-    id: i64,
+    ids: Vec<i64>,
+}
+
+/// The most events one round of loading takes: the notifications already received are
+/// loaded together, a statement per kind of row, rather than one event after another.
+const EVENTS_PER_LOAD: usize = 1000;
+
+/// The events received and not yet published, in the order they were committed.
+#[derive(Default)]
+struct Received {
+    events: Vec<(Kind, i64)>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Activity,
+    Notification,
+}
+
+impl Received {
+    fn add(&mut self, payload: &str) {
+        let envelope = match serde_json::from_str::<Envelope>(payload) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, payload, "unreadable event envelope");
+                return;
+            }
+        };
+        let kind = match envelope.t.as_str() {
+            "a" => Kind::Activity,
+            "n" => Kind::Notification,
+            _ => {
+                tracing::warn!(payload, "an event envelope of an unknown kind");
+                return;
+            }
+        };
+        self.events
+            .extend(envelope.ids.into_iter().map(|id| (kind, id)));
+    }
+
+    fn ids(&self, kind: Kind) -> Vec<i64> {
+        self.events
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, id)| *id)
+            .collect()
+    }
+
+    /// Wakes the workers, then (when anyone subscribed) loads the events' rows and publishes
+    /// them in commit order. A row gone by now (its workspace deleted) is skipped.
+    async fn publish(self, bus: &Bus, db: &DatabaseConnection) {
+        if self.events.is_empty() {
+            return;
+        }
+        bus.changed();
+        if !bus.listened() {
+            return;
+        }
+        let (mut activities, mut notifications) = match self.load(db).await {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                tracing::warn!(error = %e, events = self.events.len(), "cannot load events' rows");
+                return;
+            }
+        };
+        for (kind, id) in self.events {
+            let event = match kind {
+                Kind::Activity => activities.remove(&id).map(Event::Activity),
+                Kind::Notification => notifications.remove(&id).map(Event::Notification),
+            };
+            if let Some(event) = event {
+                bus.publish(event);
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    async fn load(
+        &self,
+        db: &DatabaseConnection,
+    ) -> Result<
+        (
+            HashMap<i64, Arc<LoadedActivity>>,
+            HashMap<i64, Arc<notification::Model>>,
+        ),
+        sea_orm::DbErr,
+    > {
+        let mut activities = HashMap::new();
+        let ids = self.ids(Kind::Activity);
+        if !ids.is_empty() {
+            let rows = activity::Entity::find()
+                .filter(one_of(db, activity::Column::Id, ids))
+                .rows(db)
+                .await?;
+            for l in LoadedActivity::load_many(db, rows).await? {
+                activities.insert(l.activity.id, Arc::new(l));
+            }
+        }
+        let mut notifications = HashMap::new();
+        let ids = self.ids(Kind::Notification);
+        if !ids.is_empty() {
+            for n in notification::Entity::find()
+                .filter(one_of(db, notification::Column::Id, ids))
+                .rows(db)
+                .await?
+            {
+                notifications.insert(n.id, Arc::new(n));
+            }
+        }
+        Ok((activities, notifications))
+    }
 }
 
 async fn listen(
@@ -74,12 +187,17 @@ async fn listen(
                 _ = shutdown.changed() => return,
             };
             match next {
-                Ok(Some(n)) => match serde_json::from_str::<Envelope>(n.payload()) {
-                    Ok(env) => load_and_publish(&bus, &db, &env).await,
-                    Err(e) => {
-                        tracing::warn!(error = %e, payload = n.payload(), "unreadable event envelope")
+                Ok(Some(n)) => {
+                    // With it, whatever else has arrived meanwhile.
+                    let mut received = Received::default();
+                    received.add(n.payload());
+                    while received.events.len() < EVENTS_PER_LOAD
+                        && let Some(n) = listener.next_buffered()
+                    {
+                        received.add(n.payload());
                     }
-                },
+                    received.publish(&bus, &db).await;
+                }
                 Ok(None) => {
                     tracing::warn!(
                         "LISTEN connection lost; reconnecting (events committed meanwhile are not replayed)"
@@ -94,32 +212,6 @@ async fn listen(
                 }
             }
         }
-    }
-}
-
-async fn load_and_publish(bus: &Bus, db: &DatabaseConnection, env: &Envelope) {
-    bus.changed();
-    if !bus.listened() {
-        return;
-    }
-    let loaded = match env.t.as_str() {
-        "a" => match activity::Entity::find_by_id(env.id).row(db).await {
-            Ok(Some(a)) => LoadedActivity::load(db, a)
-                .await
-                .map(|l| Some(Event::Activity(Arc::new(l)))),
-            Ok(None) => Ok(None),
-            Err(e) => Err(e),
-        },
-        "n" => notification::Entity::find_by_id(env.id)
-            .row(db)
-            .await
-            .map(|r| r.map(|m| Event::Notification(Arc::new(m)))),
-        _ => Ok(None),
-    };
-    match loaded {
-        Ok(Some(event)) => bus.publish(event),
-        Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, id = env.id, "cannot load an event's row"),
     }
 }
 
