@@ -316,13 +316,13 @@ async fn main() {
                         &options,
                         backend,
                         &mut figures,
-                        &["inbox", "timeline", "ingest", "plugins"],
+                        &["inbox", "timeline", "ingest", "live", "plugins"],
                     )
                     .await;
                     fanout(&options, backend, &mut figures).await;
                     reminders(&options, backend, &mut figures).await;
                 }
-                s @ ("inbox" | "timeline" | "ingest" | "plugins") => {
+                s @ ("inbox" | "timeline" | "ingest" | "live" | "plugins") => {
                     seeded(&options, backend, &mut figures, &[s]).await;
                 }
                 "fanout" => fanout(&options, backend, &mut figures).await,
@@ -585,6 +585,9 @@ async fn seeded(options: &Options, backend: Backend, figures: &mut Figures, scen
         );
         without = Some(run.throughput());
     }
+    if scenarios.contains(&"live") {
+        live_ingest(&server, (&url, &token), contacts, options, backend, figures).await;
+    }
     if scenarios.contains(&"plugins") {
         plugins(
             &client,
@@ -631,16 +634,21 @@ fn ingest_replaying(
     replay: u64,
 ) -> Request {
     request(url, Some(token), RECEIVE, move |n| {
-        let from = if n % 2 == 0 {
-            format!(
-                "contact{}@example.com",
-                ((n % replay) / 2).wrapping_mul(7_919) % contacts
-            )
-        } else {
-            format!("new-{tag}-{n}@bench.example")
-        };
+        let from = sender(n, contacts, tag, replay);
         json!({ "input": { "channel": "EMAIL", "from": from, "body": "Hello, any news on my order?" } })
     })
+}
+
+/// The `n`-th ingest message's sender: even ones an existing contact, odd ones someone new.
+fn sender(n: u64, contacts: u64, tag: &str, replay: u64) -> String {
+    if n.is_multiple_of(2) {
+        format!(
+            "contact{}@example.com",
+            ((n % replay) / 2).wrapping_mul(7_919) % contacts
+        )
+    } else {
+        format!("new-{tag}-{n}@bench.example")
+    }
 }
 
 /// The 100 conversations with the most recent traffic (the busiest by the seed's long tail).
@@ -1003,15 +1011,8 @@ async fn fanout(options: &Options, backend: Backend, figures: &mut Figures) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u64>>();
     let mut ready = Vec::new();
     for i in 0..subscribers {
-        let mut ws = Ws::connect(&server.url, TRANSPORT_WS, &server.admin_token)
-            .await
-            .unwrap_or_else(|e| panic!("subscriber {i}: {e:?}"));
-        ws.subscribe(
-            "inbox",
-            "subscription { inboxEvents { kind message { body } } }",
-            json!({}),
-        )
-        .await;
+        let mut ws =
+            inbox_subscriber(&server, &server.admin_token, i, "kind message { body }").await;
         let tx = tx.clone();
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
         ready.push(ready_rx);
@@ -1019,11 +1020,7 @@ async fn fanout(options: &Options, backend: Backend, figures: &mut Figures) {
             let _ = ready_tx.send(());
             let mut latencies = Vec::with_capacity(messages);
             while latencies.len() < messages {
-                let event = ws.next("inbox").await;
-                let body = event["data"]["inboxEvents"]["message"]["body"]
-                    .as_str()
-                    .unwrap_or("");
-                if let Some(sent) = body.strip_prefix("t=").and_then(|t| t.parse::<u64>().ok()) {
+                if let Some(sent) = sent_at(&ws.next("inbox").await) {
                     latencies.push(micros_now().saturating_sub(sent));
                 }
             }
@@ -1098,6 +1095,113 @@ async fn fanout(options: &Options, backend: Backend, figures: &mut Figures) {
             None,
         );
     }
+}
+
+/// Ingest flat out while inbox subscribers listen: whether the server's events keep up with
+/// what is committed. Each replica loads every event's rows once, however many subscribe, so
+/// one subscriber (`--live-subscribers`) shows it; each message's body carries its send time.
+async fn live_ingest(
+    server: &TestServer,
+    (url, token): (&str, &str),
+    contacts: u64,
+    options: &Options,
+    backend: Backend,
+    figures: &mut Figures,
+) {
+    let subscribers = options.num("--live-subscribers", 1) as usize;
+    let c = options.concurrency();
+    eprintln!(
+        "{}: ingest at concurrency {c} with {subscribers} inbox subscriber(s)",
+        backend.name()
+    );
+    let driving = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Vec<u64>, Instant)>();
+    for i in 0..subscribers {
+        let mut ws = inbox_subscriber(
+            server,
+            token,
+            i,
+            "kind conversation { id unreadCount } message { body }",
+        )
+        .await;
+        let (tx, driving) = (tx.clone(), driving.clone());
+        tokio::spawn(async move {
+            let (mut latencies, mut last) = (Vec::new(), Instant::now());
+            // Until nothing has come for 3 s after the drive.
+            loop {
+                match tokio::time::timeout(Duration::from_secs(3), ws.next("inbox")).await {
+                    Ok(event) => {
+                        if let Some(sent) = sent_at(&event) {
+                            latencies.push(micros_now().saturating_sub(sent));
+                            last = Instant::now();
+                        }
+                    }
+                    Err(_) if !driving.load(std::sync::atomic::Ordering::Relaxed) => break,
+                    Err(_) => {}
+                }
+            }
+            let _ = tx.send((latencies, last));
+        });
+    }
+    drop(tx);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let send = request(url, Some(token), RECEIVE, move |n| {
+        let from = sender(n, contacts, "live", u64::MAX);
+        json!({ "input": { "channel": "EMAIL", "from": from, "body": format!("t={}", micros_now()) } })
+    });
+    let run = drive(send, c, options.warmup(), options.duration(), server.pid()).await;
+    let stopped = Instant::now();
+    driving.store(false, std::sync::atomic::Ordering::Relaxed);
+    figures.run("live ingest", backend, &run, (None, None));
+    let (mut all, mut last) = (Vec::new(), stopped);
+    while let Some((latencies, at)) = rx.recv().await {
+        all.extend(latencies);
+        last = last.max(at);
+    }
+    all.sort_unstable();
+    figures.add(
+        "live ingest",
+        backend,
+        "delivery p50",
+        "ms",
+        percentile(&all, 0.50) as f64 / 1000.0,
+        None,
+    );
+    figures.add(
+        "live ingest",
+        backend,
+        "delivery p99",
+        "ms",
+        percentile(&all, 0.99) as f64 / 1000.0,
+        None,
+    );
+    figures.add(
+        "live ingest",
+        backend,
+        "last event after the drive ended",
+        "s",
+        last.saturating_duration_since(stopped).as_secs_f64(),
+        None,
+    );
+}
+
+/// Subscriber `i` (with `token`) on `inboxEvents`, asking for `fields`.
+async fn inbox_subscriber(server: &TestServer, token: &str, i: usize, fields: &str) -> Ws {
+    let mut ws = Ws::connect(&server.url, TRANSPORT_WS, token)
+        .await
+        .unwrap_or_else(|e| panic!("subscriber {i}: {e:?}"));
+    let query = format!("subscription {{ inboxEvents {{ {fields} }} }}");
+    ws.subscribe("inbox", &query, json!({})).await;
+    ws
+}
+
+/// When the message of an inbox event was sent, as its body (`t=<µs>`) says.
+fn sent_at(event: &Value) -> Option<u64> {
+    event["data"]["inboxEvents"]["message"]["body"]
+        .as_str()?
+        .strip_prefix("t=")?
+        .parse()
+        .ok()
 }
 
 /// N task reminders fall due at one instant (the test clock jumps to it); throughput is jobs
