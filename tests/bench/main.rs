@@ -1069,22 +1069,7 @@ async fn fanout(options: &Options, backend: Backend, figures: &mut Figures) {
         all.len() as f64 / expected,
         Some(Target::AtLeast(1.0)),
     );
-    figures.add(
-        "fanout",
-        backend,
-        "delivery p50",
-        "ms",
-        percentile(&all, 0.50) as f64 / 1000.0,
-        None,
-    );
-    figures.add(
-        "fanout",
-        backend,
-        "delivery p99",
-        "ms",
-        percentile(&all, 0.99) as f64 / 1000.0,
-        Some(Target::Below(100.0)),
-    );
+    delivery(figures, "fanout", backend, &all, Some(Target::Below(100.0)));
     if let Some(pid) = server.pid() {
         figures.add(
             "fanout",
@@ -1159,22 +1144,7 @@ async fn live_ingest(
         last = last.max(at);
     }
     all.sort_unstable();
-    figures.add(
-        "live ingest",
-        backend,
-        "delivery p50",
-        "ms",
-        percentile(&all, 0.50) as f64 / 1000.0,
-        None,
-    );
-    figures.add(
-        "live ingest",
-        backend,
-        "delivery p99",
-        "ms",
-        percentile(&all, 0.99) as f64 / 1000.0,
-        None,
-    );
+    delivery(figures, "live ingest", backend, &all, None);
     figures.add(
         "live ingest",
         backend,
@@ -1183,6 +1153,20 @@ async fn live_ingest(
         last.saturating_duration_since(stopped).as_secs_f64(),
         None,
     );
+}
+
+/// Delivery p50 and p99 of `sorted` latencies (µs), the p99 held against `target`.
+fn delivery(
+    figures: &mut Figures,
+    scenario: &'static str,
+    backend: Backend,
+    sorted: &[u64],
+    target: Option<Target>,
+) {
+    for (name, p, target) in [("delivery p50", 0.50, None), ("delivery p99", 0.99, target)] {
+        let ms = percentile(sorted, p) as f64 / 1000.0;
+        figures.add(scenario, backend, name, "ms", ms, target);
+    }
 }
 
 /// Subscriber `i` (with `token`) on `inboxEvents`, asking for `fields`.
