@@ -3,9 +3,9 @@
 //!
 //! Where events come from:
 //! - PostgreSQL: a trigger `pg_notify`s a compact envelope naming the rows each statement that
-//!   inserts activities or notifications wrote. NOTIFY is delivered at commit, in commit order, and never for a rolled-back
-//!   transaction, to every replica LISTENing, so a change made through replica A reaches
-//!   subscribers of replica B.
+//!   inserts activities or notifications wrote. NOTIFY is delivered at commit, in commit
+//!   order, and never for a rolled-back transaction, to every replica LISTENing, so a change
+//!   made through replica A reaches subscribers of replica B.
 //! - SQLite (one process): a tailer reads new rows by id after each write (ids follow commit
 //!   order with one writer), woken by the HTTP layer after every mutation.
 mod source;

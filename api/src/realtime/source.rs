@@ -55,7 +55,8 @@ struct Received {
     events: Vec<(Kind, i64)>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// What an event's row is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Activity,
     Notification,
@@ -100,7 +101,10 @@ impl Received {
         if !bus.listened() {
             return;
         }
-        let (mut activities, mut notifications) = match self.load(db).await {
+        let Loaded {
+            mut activities,
+            mut notifications,
+        } = match self.load(db).await {
             Ok(loaded) => loaded,
             Err(e) => {
                 tracing::warn!(error = %e, events = self.events.len(), "cannot load events' rows");
@@ -118,17 +122,8 @@ impl Received {
         }
     }
 
-    #[allow(clippy::type_complexity)]
-    async fn load(
-        &self,
-        db: &DatabaseConnection,
-    ) -> Result<
-        (
-            HashMap<i64, Arc<LoadedActivity>>,
-            HashMap<i64, Arc<notification::Model>>,
-        ),
-        sea_orm::DbErr,
-    > {
+    /// The events' rows, a statement per kind of row.
+    async fn load(&self, db: &DatabaseConnection) -> Result<Loaded, sea_orm::DbErr> {
         let mut activities = HashMap::new();
         let ids = self.ids(Kind::Activity);
         if !ids.is_empty() {
@@ -151,8 +146,17 @@ impl Received {
                 notifications.insert(n.id, Arc::new(n));
             }
         }
-        Ok((activities, notifications))
+        Ok(Loaded {
+            activities,
+            notifications,
+        })
     }
+}
+
+/// Received events' rows, by id.
+struct Loaded {
+    activities: HashMap<i64, Arc<LoadedActivity>>,
+    notifications: HashMap<i64, Arc<notification::Model>>,
 }
 
 async fn listen(
@@ -295,4 +299,31 @@ async fn max_id<E: EntityTrait>(db: &DatabaseConnection, id: E::Column) -> i64 {
         .one(db)
         .await;
     max.ok().flatten().flatten().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Kind, Received};
+
+    #[test]
+    fn envelopes_become_events_in_the_order_received_and_unreadable_ones_are_skipped() {
+        let mut r = Received::default();
+        r.add(r#"{"t":"a","ids":[3,4]}"#);
+        r.add(r#"{"t":"n","ids":[7]}"#);
+        r.add("not JSON");
+        r.add(r#"{"t":"x","ids":[9]}"#);
+        r.add(r#"{"t":"a","id":5}"#);
+        r.add(r#"{"t":"a","ids":[6]}"#);
+        assert_eq!(
+            r.events,
+            [
+                (Kind::Activity, 3),
+                (Kind::Activity, 4),
+                (Kind::Notification, 7),
+                (Kind::Activity, 6),
+            ]
+        );
+        assert_eq!(r.ids(Kind::Activity), [3, 4, 6]);
+        assert_eq!(r.ids(Kind::Notification), [7]);
+    }
 }
